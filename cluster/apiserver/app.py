@@ -1,0 +1,139 @@
+"""The WSGI application: routing, errors as ``Status``, metrics, non-resource endpoints."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from cluster import errors
+from cluster.api import openapi
+from cluster.apiserver import codecs, discovery, metrics
+from cluster.apiserver.handlers import VERBS, Reply, Request
+from cluster.apiserver.requests import parse_resource_path
+from cluster.registry import Registry
+
+log = logging.getLogger("kubeq.apiserver")
+StartResponse = Callable[..., Any]
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+_TEXT = "text/plain; charset=utf-8"
+
+
+def _wants_aggregated(accept: str) -> bool:
+    first = accept.split(",", 1)[0]
+    return "as=APIGroupDiscoveryList" in first and "v=v2" in first and "apidiscovery.k8s.io" in first
+
+
+class APIServer:
+    """A Kubernetes API server over a :class:`Registry` (a WSGI callable)."""
+
+    def __init__(self, registry: Registry, heartbeat: float = 1.0) -> None:
+        self.registry = registry
+        self.heartbeat = heartbeat
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "/") or "/"
+        verb, resource = method.lower(), ""
+        try:
+            info = parse_resource_path(method, path, environ.get("QUERY_STRING", ""))
+            if info is None:
+                content_type, body = self._non_resource(method, path, environ)
+                return self._respond(start_response, 200, body, content_type, [], started, verb, resource)
+            verb, resource = info.verb, info.resource.plural
+            request = Request(info, self.registry, environ.get("HTTP_ACCEPT", ""), environ.get("CONTENT_TYPE"),
+                              environ.get("HTTP_USER_AGENT", ""), lambda: codecs.read_body(environ),
+                              self.heartbeat)
+            reply = VERBS[verb](request)
+        except errors.StatusError as exc:
+            reply = Reply(exc.code, exc.to_status())
+        except Exception as exc:  # a bug: report it as a Status, never a bare 500 page
+            log.exception("internal error on %s %s", method, path)
+            err = errors.InternalError(f"an internal error occurred: {type(exc).__name__}: {exc}")
+            reply = Reply(err.code, err.to_status())
+        if reply.stream is not None:
+            metrics.observe(verb, resource, reply.code, time.perf_counter() - started)
+            start_response("200 OK", [("Content-Type", codecs.JSON), ("Cache-Control", "no-cache")])
+            return reply.stream
+        accept = environ.get("HTTP_ACCEPT", "")
+        if codecs.wants_yaml(accept):
+            body, content_type = codecs.encode_yaml(reply.body), codecs.YAML
+        else:
+            body, content_type = codecs.encode_json(reply.body), codecs.JSON
+        return self._respond(start_response, reply.code, body, content_type, reply.warnings, started, verb,
+                             resource)
+
+    @staticmethod
+    def _respond(start_response: StartResponse, code: int, body: bytes, content_type: str,
+                 warnings: list[str], started: float, verb: str, resource: str) -> list[bytes]:
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        headers += [("Warning", '299 - "' + w.replace('"', '\\"') + '"') for w in warnings]
+        start_response(f"{code} {_REASONS.get(code, 'Unknown')}", headers)
+        metrics.observe(verb, resource, code, time.perf_counter() - started)
+        return [body]
+
+    def _non_resource(self, method: str, path: str, environ: dict[str, Any]) -> tuple[str, bytes]:
+        """Discovery, version, health, OpenAPI and metrics. ``NotFound``/``MethodNotAllowed`` otherwise."""
+        if method not in ("GET", "HEAD"):
+            if _route(path, environ.get("HTTP_ACCEPT", "")) is not None or path in _HEALTH:
+                raise errors.MethodNotAllowed(f"the server does not allow this method on {path}")
+            raise errors.NotFound("the server could not find the requested resource")
+        if path in _HEALTH:
+            self.registry.store.current_revision()  # Redis must answer
+            return _TEXT, b"ok"
+        if path == "/metrics":
+            return metrics.CONTENT_TYPE, metrics.render()
+        accept = environ.get("HTTP_ACCEPT", "")
+        routed = _route(path.rstrip("/") or "/", accept)
+        if routed is None:
+            raise errors.NotFound("the server could not find the requested resource")
+        content_type, doc = routed
+        return content_type, doc
+
+
+_HEALTH = {"/healthz", "/livez", "/readyz"}
+
+
+@functools.lru_cache(maxsize=256)
+def _route(path: str, accept: str) -> tuple[str, bytes] | None:
+    """Cached documents for non-resource GETs (they depend only on path and Accept)."""
+    parts = [p for p in path.split("/") if p]
+    aggregated = _wants_aggregated(accept)
+    doc: Any = None
+    content_type = codecs.JSON
+    if path == "/version":
+        doc = discovery.version_info()
+    elif path == "/api":
+        doc = discovery.aggregated_discovery(True) if aggregated else discovery.api_versions()
+    elif path == "/apis":
+        doc = discovery.aggregated_discovery(False) if aggregated else discovery.api_group_list()
+    elif len(parts) == 2 and parts[0] == "api":
+        doc = discovery.api_resource_list("", parts[1])
+    elif len(parts) == 2 and parts[0] == "apis":
+        doc = discovery.api_group(parts[1])
+    elif len(parts) == 3 and parts[0] == "apis":
+        doc = discovery.api_resource_list(parts[1], parts[2])
+    elif path == "/openapi/v3":
+        doc = openapi.openapi_v3_index()
+    elif parts[:3] == ["openapi", "v3", "api"] and len(parts) == 4:
+        doc = openapi.openapi_v3("", parts[3])
+    elif parts[:3] == ["openapi", "v3", "apis"] and len(parts) == 5:
+        doc = openapi.openapi_v3(parts[3], parts[4])
+    elif path == "/openapi/v2":
+        doc = openapi.openapi_v2()
+    if doc is None:
+        return None
+    if aggregated and path in ("/api", "/apis"):
+        content_type = AGGREGATED
+    return content_type, codecs.encode_json(doc)
+
+
+_REASONS = {
+    200: "OK", 201: "Created", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 410: "Gone",
+    413: "Request Entity Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
+    429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+}

@@ -1,0 +1,124 @@
+"""Request bodies in (JSON, YAML, protobuf, patch types) and responses out (JSON, YAML)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from cluster import errors
+
+MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's request body limit
+JSON = "application/json"
+YAML = "application/yaml"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
+BODY_TYPES = (JSON, YAML, PROTOBUF)
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as Kubernetes reads it: timestamps stay strings."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def media_type(content_type: str | None) -> str:
+    """``application/json; charset=utf-8`` -> ``application/json``."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    """The request body; ``TooLarge`` (413) past 3 MiB."""
+    length = environ.get("CONTENT_LENGTH") or ""
+    stream = environ["wsgi.input"]
+    if length.isdigit():
+        size = int(length)
+        if size > MAX_BODY_BYTES:
+            raise errors.TooLarge(f"the request body is {size} bytes, larger than the limit of "
+                                  f"{MAX_BODY_BYTES} bytes")
+        return stream.read(size) if size else b""
+    data = stream.read(MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES:
+        raise errors.TooLarge(f"the request body is larger than the limit of {MAX_BODY_BYTES} bytes")
+    return data
+
+
+def _loads_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise errors.BadRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+def _loads_yaml(body: bytes) -> Any:
+    try:
+        docs = list(yaml.load_all(body.decode("utf-8"), Loader=_Loader))  # noqa: S506 - safe loader subclass
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise errors.BadRequest(f"the request body is not valid YAML: {exc}") from None
+    docs = [d for d in docs if d is not None]
+    if len(docs) != 1:
+        raise errors.BadRequest("the request body must hold exactly one YAML document")
+    return docs[0]
+
+
+def decode(content_type: str | None, body: bytes, allowed: tuple[str, ...] = BODY_TYPES) -> Any:
+    """Parse a body of one of the ``allowed`` media types.
+
+    ``UnsupportedMediaType`` (415) for any other type, ``BadRequest`` (400) for malformed bodies.
+    """
+    kind = media_type(content_type) or JSON
+    if kind not in allowed:
+        raise errors.UnsupportedMediaType(
+            f'the body of the request was in an unknown format - accepted media types include: '
+            f'{", ".join(allowed)}')
+    if not body.strip():
+        raise errors.BadRequest("the request body is empty")
+    if kind == PROTOBUF:
+        from cluster.apiserver.protobuf import decode as decode_protobuf
+
+        return decode_protobuf(body)
+    if kind in (YAML, APPLY_PATCH):
+        return _loads_yaml(body)
+    return _loads_json(body)
+
+
+def decode_object(content_type: str | None, body: bytes) -> dict[str, Any]:
+    """A request body that must be an object (create, update); ``BadRequest`` otherwise."""
+    obj = decode(content_type, body)
+    if not isinstance(obj, dict):
+        raise errors.BadRequest("the request body must be an object, not " + type(obj).__name__)
+    return obj
+
+
+def encode_json(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def encode_yaml(obj: Any) -> bytes:
+    return yaml.safe_dump(obj, default_flow_style=False, sort_keys=False).encode("utf-8")
+
+
+def wants_yaml(accept: str) -> bool:
+    """True when the client accepts YAML but not JSON."""
+    kinds = [media_type(part) for part in accept.split(",")]
+    return YAML in kinds and JSON not in kinds and "*/*" not in kinds and "application/*" not in kinds
+
+
+def table_request(accept: str) -> bool:
+    """True when the client asked for a ``meta.k8s.io Table`` (``as=Table``) before plain JSON."""
+    for part in accept.split(","):
+        params = {p.split("=", 1)[0].strip(): p.split("=", 1)[-1].strip() for p in part.split(";")[1:]}
+        if params.get("as") == "Table" and params.get("g", "meta.k8s.io") == "meta.k8s.io":
+            return True
+        if media_type(part) in (JSON, YAML, "*/*"):
+            return False
+    return False

@@ -1,0 +1,215 @@
+"""Resource verbs: one function per verb, each returning a :class:`Reply`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from cluster import errors
+from cluster.api.printers import table
+from cluster.apiserver import codecs, patching, watching
+from cluster.apiserver.patch import record_update_manager
+from cluster.apiserver.requests import RequestInfo, parse_bool, parse_int
+from cluster.registry import (
+    DeleteOptions,
+    ListQuery,
+    Registry,
+    WriteOptions,
+    delete,
+    meta,
+    returns_object,
+    subresources,
+    success_status,
+)
+
+Obj = dict[str, Any]
+_FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
+
+
+@dataclass
+class Reply:
+    """What a handler produces: a code, an object (or a byte stream) and warnings."""
+
+    code: int
+    body: Obj | None = None
+    stream: Iterator[bytes] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Request:
+    """A resource request with everything the verbs need."""
+
+    info: RequestInfo
+    registry: Registry
+    accept: str
+    content_type: str | None
+    user_agent: str
+    read_body: Callable[[], bytes]
+    heartbeat: float = 1.0
+
+    @property
+    def q(self) -> dict[str, str]:
+        return self.info.query
+
+    def write_options(self) -> WriteOptions:
+        """``dryRun``, ``fieldManager``, ``fieldValidation`` and ``force``, checked."""
+        dry = self.q.get("dryRun", "")
+        if dry not in ("", "All"):
+            raise errors.BadRequest(f'dryRun: Unsupported value: "{dry}": supported values: "All"')
+        validation = self.q.get("fieldValidation") or "Warn"
+        if validation not in _FIELD_VALIDATION:
+            raise errors.BadRequest(f'fieldValidation: Unsupported value: "{validation}": supported values: '
+                                    '"Ignore", "Strict", "Warn"')
+        manager = self.q.get("fieldManager") or self.user_agent.split("/", 1)[0][:128]
+        return WriteOptions(dry_run=dry == "All", field_manager=manager, field_validation=validation,
+                            force=parse_bool(self.q.get("force"), "force"))
+
+    def list_query(self) -> ListQuery:
+        return ListQuery(
+            label_selector=self.q.get("labelSelector", ""),
+            field_selector=self.q.get("fieldSelector", ""),
+            limit=parse_int(self.q.get("limit"), "limit"),
+            continue_token=self.q.get("continue", ""),
+            resource_version=self.q.get("resourceVersion", ""),
+            resource_version_match=self.q.get("resourceVersionMatch", ""),
+        )
+
+    def render(self, body: Obj, objects: list[Obj] | None = None, list_meta: Obj | None = None) -> Obj:
+        """``body`` as is, or as a Table when the client asked for one."""
+        if not codecs.table_request(self.accept) or self.info.subresource:
+            return body
+        include = self.q.get("includeObject") or "Metadata"
+        return table(self.info.resource, objects if objects is not None else [body], include_object=include,
+                     list_meta=list_meta)
+
+
+def get(req: Request) -> Reply:
+    i = req.info
+    if i.subresource == "scale":
+        return Reply(200, subresources.get_scale(req.registry, i.resource, i.namespace, i.name))
+    if i.subresource not in ("", "status"):
+        raise errors.MethodNotAllowed(f"GET is not supported on {i.resource.plural}/{i.subresource}")
+    return Reply(200, req.render(req.registry.get(i.resource, i.namespace, i.name)))
+
+
+def list_(req: Request) -> Reply:
+    i = req.info
+    result = req.registry.list(i.resource, i.namespace, req.list_query())
+    return Reply(200, req.render(result, result["items"], result["metadata"]))
+
+
+def watch(req: Request) -> Reply:
+    i = req.info
+    query = req.list_query()
+    if i.name:  # /watch/namespaces/ns/pods/name
+        query.field_selector = ",".join(filter(None, [query.field_selector, f"metadata.name={i.name}"]))
+    timeout = parse_int(req.q.get("timeoutSeconds"), "timeoutSeconds")
+    bookmarks = parse_bool(req.q.get("allowWatchBookmarks"), "allowWatchBookmarks")
+    render = None
+    if codecs.table_request(req.accept):
+        include = req.q.get("includeObject") or "Metadata"
+
+        def render(obj: Obj, first: bool) -> Obj:
+            out = table(i.resource, [obj], include_object=include)
+            if not first:
+                out["columnDefinitions"] = []
+            return out
+
+    body = watching.stream(req.registry, i.resource, i.namespace, query, timeout, bookmarks, req.heartbeat,
+                           render)
+    return Reply(200, stream=body)
+
+
+def create(req: Request) -> Reply:
+    i = req.info
+    opts = req.write_options()
+    if i.subresource or i.name:
+        return _create_subresource(req, opts)
+    obj = codecs.decode_object(req.content_type, req.read_body())
+    if opts.field_manager:
+        record_update_manager(None, obj, opts.field_manager, "Update", meta.now(), i.resource.api_version,
+                              i.resource.schema)
+    created = req.registry.create(i.resource, i.namespace, obj, opts)
+    return Reply(201, created, warnings=opts.warnings)
+
+
+def _create_subresource(req: Request, opts: WriteOptions) -> Reply:
+    i = req.info
+    if i.resource.plural == "pods" and i.subresource in ("binding", "eviction"):
+        body = codecs.decode_object(req.content_type, req.read_body())
+        assert i.namespace is not None
+        if i.subresource == "binding":
+            return Reply(201, subresources.bind(req.registry, i.namespace, i.name, body, opts))
+        return Reply(201, subresources.evict(req.registry, i.namespace, i.name, body))
+    raise errors.MethodNotAllowed(f"POST is not supported on {i.resource.plural}/{i.subresource or i.name}")
+
+
+def update(req: Request) -> Reply:
+    i = req.info
+    opts = req.write_options()
+    obj = codecs.decode_object(req.content_type, req.read_body())
+    if i.subresource == "scale":
+        return Reply(200, subresources.update_scale(req.registry, i.resource, i.namespace, i.name, obj, opts))
+    if i.subresource not in ("", "status", "finalize"):
+        raise errors.MethodNotAllowed(f"PUT is not supported on {i.resource.plural}/{i.subresource}")
+    if opts.field_manager and isinstance(obj, dict):
+        try:
+            old = req.registry.get(i.resource, i.namespace, i.name)
+        except errors.NotFound:
+            old = None
+        record_update_manager(old, obj, opts.field_manager, "Update", meta.now(), i.resource.api_version,
+                              i.resource.schema)
+    updated = req.registry.update(i.resource, i.namespace, i.name, obj, opts, i.subresource)
+    return Reply(200, updated, warnings=opts.warnings)
+
+
+def patch(req: Request) -> Reply:
+    i = req.info
+    if i.subresource not in ("", "status", "scale"):
+        raise errors.MethodNotAllowed(f"PATCH is not supported on {i.resource.plural}/{i.subresource}")
+    opts = req.write_options()
+    obj, created = patching.patch(req.registry, i.resource, i.namespace, i.name, i.subresource,
+                                  req.content_type, req.read_body(), opts)
+    return Reply(201 if created else 200, obj, warnings=opts.warnings)
+
+
+def _delete_options(req: Request) -> DeleteOptions:
+    raw = req.read_body()
+    body = codecs.decode_object(req.content_type, raw) if raw.strip() else None
+    return DeleteOptions.parse(body, req.q)
+
+
+def delete_(req: Request) -> Reply:
+    i = req.info
+    if i.subresource:
+        raise errors.MethodNotAllowed(f"DELETE is not supported on {i.resource.plural}/{i.subresource}")
+    obj, finished = delete(req.registry, i.resource, i.namespace, i.name, _delete_options(req))
+    body = obj if returns_object(i.resource, finished) else success_status(i.resource, obj)
+    return Reply(200 if finished else 202, body)
+
+
+def delete_collection(req: Request) -> Reply:
+    i = req.info
+    options = _delete_options(req)
+    listing = req.registry.list(i.resource, i.namespace, req.list_query())
+    for item in listing["items"]:
+        md = item["metadata"]
+        try:
+            delete(req.registry, i.resource, md.get("namespace"), md["name"], options)
+        except errors.NotFound:
+            pass
+    return Reply(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"})
+
+
+VERBS: dict[str, Callable[[Request], Reply]] = {
+    "get": get,
+    "list": list_,
+    "watch": watch,
+    "create": create,
+    "update": update,
+    "patch": patch,
+    "delete": delete_,
+    "deletecollection": delete_collection,
+}

@@ -1,0 +1,69 @@
+"""Running the API server under gunicorn with gevent workers (hundreds of open watches per worker)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from cluster.apiserver.app import APIServer
+from cluster.registry import Registry, ensure_system_namespaces
+from cluster.settings import Settings
+from cluster.store import Store
+
+log = logging.getLogger("kubeq.apiserver")
+
+
+def build_app(settings: Settings) -> APIServer:
+    """The WSGI app on the configured Redis, with a background compactor."""
+    store = Store.from_url(settings.redis_url, settings.state_prefix)
+    start_compactor(store, settings)
+    return APIServer(Registry(store), heartbeat=settings.watch_heartbeat)
+
+
+def start_compactor(store: Store, settings: Settings) -> threading.Thread:
+    """Trim the change streams every ``compaction_interval`` seconds, keeping ``compaction_keep``."""
+
+    def loop() -> None:
+        while not stop.wait(settings.compaction_interval):
+            try:
+                store.compact(settings.compaction_keep)
+            except Exception:  # Redis away for a moment: try again next round
+                log.warning("compaction failed", exc_info=True)
+
+    stop = threading.Event()
+    thread = threading.Thread(target=loop, name="compactor", daemon=True)
+    thread.start()
+    return thread
+
+
+def bootstrap(settings: Settings) -> None:
+    """Create what every cluster starts with (idempotent)."""
+    ensure_system_namespaces(Registry(Store.from_url(settings.redis_url, settings.state_prefix)))
+
+
+def serve(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT (gunicorn's master handles signals and workers)."""
+    from gunicorn.app.base import BaseApplication
+
+    class _Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            options: dict[str, Any] = {
+                "bind": f"{settings.bind_address}:{settings.port}",
+                "workers": settings.apiserver_workers,
+                "worker_class": "gevent",
+                "worker_connections": settings.worker_connections,
+                "timeout": 60,
+                "graceful_timeout": 3,
+                "keepalive": 75,
+                "loglevel": "warning",
+                "proc_name": "kubeq-apiserver",
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> APIServer:
+            return build_app(settings)
+
+    bootstrap(settings)
+    _Gunicorn().run()

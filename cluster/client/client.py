@@ -1,0 +1,227 @@
+"""The client every kubeq component uses: keep-alive HTTP, paged lists, watches that re-list on 410."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+from cluster import errors
+from cluster.api.resources import Resource, by_kind
+
+Obj = dict[str, Any]
+_BY_CODE: dict[int, type[errors.StatusError]] = {
+    400: errors.BadRequest, 401: errors.Unauthorized, 403: errors.Forbidden, 404: errors.NotFound,
+    405: errors.MethodNotAllowed, 409: errors.Conflict, 410: errors.Gone, 413: errors.TooLarge,
+    415: errors.UnsupportedMediaType, 422: errors.Invalid, 429: errors.TooManyRequests,
+    503: errors.ServiceUnavailable,
+}
+PATCH_TYPES = {
+    "json": "application/json-patch+json",
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+
+def error_from_status(code: int, status: Obj) -> errors.StatusError:
+    """The domain error a ``Status`` reply stands for."""
+    cls = _BY_CODE.get(code, errors.InternalError)
+    if code == 409 and status.get("reason") == "AlreadyExists":
+        cls = errors.AlreadyExists
+    details = status.get("details") or {}
+    causes = [errors.Cause(c.get("reason", ""), c.get("message", ""), c.get("field", ""))
+              for c in details.get("causes") or []]
+    return cls(status.get("message", f"HTTP {code}"), name=details.get("name", ""),
+               group=details.get("group", ""), kind=details.get("kind", ""), causes=causes)
+
+
+class Client:
+    """A Kubernetes API client over one keep-alive connection per thread."""
+
+    def __init__(self, server: str, token: str | None = None, timeout: float = 30.0,
+                 user_agent: str = "kubeq") -> None:
+        url = urllib.parse.urlsplit(server)
+        self.scheme, self.host, self.port = url.scheme, url.hostname or "127.0.0.1", url.port
+        self.token, self.timeout, self.user_agent = token, timeout, user_agent
+        self._local = threading.local()
+
+    @classmethod
+    def from_kubeconfig(cls, path: str) -> Client:
+        """A client for the current context of a kubeconfig file."""
+        with open(path) as fh:
+            config = yaml.safe_load(fh)
+        context = next(c["context"] for c in config["contexts"] if c["name"] == config["current-context"])
+        cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
+        user = next((u["user"] for u in config.get("users", []) if u["name"] == context.get("user")), {})
+        return cls(cluster["server"], token=(user or {}).get("token"))
+
+    # ---- HTTP ----------------------------------------------------------------------------
+    def _connection(self, fresh: bool = False) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or fresh:
+            if conn is not None:
+                conn.close()
+            cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+            conn = cls(self.host, self.port, timeout=self.timeout)
+            self._local.conn = conn
+        return conn
+
+    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": self.user_agent}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
+                query: dict[str, Any] | None = None) -> Obj:
+        """One request; the decoded reply, or the domain error its ``Status`` names."""
+        if query:
+            path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v not in (None, "")})
+        data = None if body is None else json.dumps(body).encode()
+        for attempt in (0, 1):
+            conn = self._connection(fresh=attempt == 1)
+            try:
+                conn.request(method, path, body=data, headers=self._headers(content_type if data else None))
+                resp = conn.getresponse()
+                raw = resp.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if attempt == 1:
+                    raise
+        reply = json.loads(raw) if raw else {}
+        if resp.status >= 400:
+            raise error_from_status(resp.status, reply)
+        return reply
+
+    # ---- paths ---------------------------------------------------------------------------
+    @staticmethod
+    def path(resource: Resource, namespace: str | None = None, name: str = "", subresource: str = "") -> str:
+        base = f"/apis/{resource.group}/{resource.version}" if resource.group else f"/api/{resource.version}"
+        if resource.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{resource.plural}"
+        if name:
+            base += f"/{name}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+    @staticmethod
+    def resource_of(obj: Obj) -> Resource:
+        resource = by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
+        if resource is None:
+            raise errors.NotFound(f"no resource serves {obj.get('apiVersion')} {obj.get('kind')}")
+        return resource
+
+    # ---- verbs ---------------------------------------------------------------------------
+    def get(self, resource: Resource, name: str, namespace: str | None = None, subresource: str = "") -> Obj:
+        return self.request("GET", self.path(resource, namespace, name, subresource))
+
+    def list(self, resource: Resource, namespace: str | None = None, *, label_selector: str = "",
+             field_selector: str = "", page_size: int = 500) -> Obj:
+        """All objects (every page, one revision), as a ``<Kind>List``."""
+        query: dict[str, Any] = {"labelSelector": label_selector, "fieldSelector": field_selector,
+                                 "limit": page_size}
+        result = self.request("GET", self.path(resource, namespace), query=query)
+        items = list(result.get("items", []))
+        while result.get("metadata", {}).get("continue"):
+            query["continue"] = result["metadata"]["continue"]
+            result = self.request("GET", self.path(resource, namespace), query=query)
+            items.extend(result.get("items", []))
+        result["items"] = items
+        result["metadata"].pop("continue", None)
+        result["metadata"].pop("remainingItemCount", None)
+        return result
+
+    def create(self, obj: Obj, namespace: str | None = None, **query: Any) -> Obj:
+        resource = self.resource_of(obj)
+        ns = namespace or obj.get("metadata", {}).get("namespace") or ("default" if resource.namespaced else None)
+        return self.request("POST", self.path(resource, ns), obj, query=query)
+
+    def update(self, obj: Obj, subresource: str = "", **query: Any) -> Obj:
+        resource = self.resource_of(obj)
+        md = obj["metadata"]
+        return self.request("PUT", self.path(resource, md.get("namespace"), md["name"], subresource), obj,
+                            query=query)
+
+    def patch(self, resource: Resource, name: str, patch: Any, namespace: str | None = None,
+              patch_type: str = "merge", subresource: str = "", **query: Any) -> Obj:
+        return self.request("PATCH", self.path(resource, namespace, name, subresource), patch,
+                            PATCH_TYPES[patch_type], query=query)
+
+    def delete(self, resource: Resource, name: str, namespace: str | None = None,
+               propagation_policy: str | None = None, **query: Any) -> Obj:
+        body = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if propagation_policy:
+            body["propagationPolicy"] = propagation_policy
+        return self.request("DELETE", self.path(resource, namespace, name), body, query=query)
+
+    def watch(self, resource: Resource, namespace: str | None = None, *, resource_version: str = "",
+              label_selector: str = "", field_selector: str = "", timeout_seconds: int = 0,
+              bookmarks: bool = False) -> Iterator[Obj]:
+        """Watch events (``{"type", "object"}``) on a connection of its own; ``Gone`` on 410."""
+        query = {"watch": "true", "resourceVersion": resource_version, "labelSelector": label_selector,
+                 "fieldSelector": field_selector, "timeoutSeconds": timeout_seconds or None,
+                 "allowWatchBookmarks": "true" if bookmarks else None}
+        path = self.path(resource, namespace) + "?" + urllib.parse.urlencode(
+            {k: v for k, v in query.items() if v not in (None, "")})
+        cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+        conn = cls(self.host, self.port, timeout=None)
+        try:
+            conn.request("GET", path, headers=self._headers())
+            resp = conn.getresponse()
+            if resp.status >= 400:
+                raise error_from_status(resp.status, json.loads(resp.read() or b"{}"))
+            for line in resp:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object", {})
+                    raise error_from_status(int(status.get("code", 500)), status)
+                yield event
+        finally:
+            conn.close()
+
+    def list_and_watch(self, resource: Resource, namespace: str | None = None, *, label_selector: str = "",
+                       field_selector: str = "") -> Iterator[Obj]:
+        """Like an informer: synthetic ADDED events for a list, then changes; re-lists after a 410.
+
+        After a re-list, objects gone meanwhile are reported as DELETED and the rest as MODIFIED
+        (or ADDED when new), so a consumer's cache converges.
+        """
+        known: dict[str, Obj] = {}
+        while True:
+            listing = self.list(resource, namespace, label_selector=label_selector, field_selector=field_selector)
+            seen = {}
+            for item in listing["items"]:
+                key = item["metadata"].get("uid", "")
+                seen[key] = item
+                yield {"type": "MODIFIED" if key in known else "ADDED", "object": item}
+            for key, obj in known.items():
+                if key not in seen:
+                    yield {"type": "DELETED", "object": obj}
+            known = seen
+            rv = listing["metadata"]["resourceVersion"]
+            try:
+                for event in self.watch(resource, namespace, resource_version=rv,
+                                        label_selector=label_selector, field_selector=field_selector,
+                                        bookmarks=True):
+                    if event["type"] == "BOOKMARK":
+                        continue
+                    uid = event["object"]["metadata"].get("uid", "")
+                    if event["type"] == "DELETED":
+                        known.pop(uid, None)
+                    else:
+                        known[uid] = event["object"]
+                    yield event
+            except errors.Gone:
+                continue

@@ -1,0 +1,21 @@
+"""Per-resource strategy over the store: admission, the spec/status split, subresources."""
+
+from cluster.registry import meta, subresources
+from cluster.registry.admission import WriteOptions
+from cluster.registry.bootstrap import ensure_system_namespaces
+from cluster.registry.deletion import DeleteOptions, delete, returns_object, success_status
+from cluster.registry.registry import ListQuery, Registry, parse_rv
+
+__all__ = [
+    "DeleteOptions",
+    "ListQuery",
+    "Registry",
+    "WriteOptions",
+    "delete",
+    "ensure_system_namespaces",
+    "meta",
+    "parse_rv",
+    "returns_object",
+    "subresources",
+    "success_status",
+]

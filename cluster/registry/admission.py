@@ -1,0 +1,74 @@
+"""Admission: schema check (unknown fields), size limit, defaulting and validation of a write."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from cluster import errors
+from cluster.api.defaults import apply_defaults
+from cluster.api.models import check_fields, drop_unknown
+from cluster.api.resources import Resource
+from cluster.api.validation import validate
+
+MAX_OBJECT_BYTES = 1536 * 1024  # 1.5 MiB, etcd's default request limit
+
+
+@dataclass
+class WriteOptions:
+    """How a client asked for a write (query parameters of create/update/patch)."""
+
+    dry_run: bool = False
+    field_manager: str = ""
+    field_validation: str = "Warn"  # Strict | Warn | Ignore
+    force: bool = False
+    warnings: list[str] = field(default_factory=list)  # filled by admission
+
+
+def check_schema(resource: Resource, obj: dict[str, Any], opts: WriteOptions,
+                 schema: str | None = None) -> dict[str, Any]:
+    """The object with unknown fields handled per ``fieldValidation``; type errors -> 400.
+
+    Strict: unknown fields are a ``BadRequest`` naming them. Warn: they are dropped and reported
+    in ``opts.warnings``. Ignore: dropped silently.
+    """
+    schema = schema or resource.schema
+    unknown, causes = check_fields(schema, obj)
+    kind = obj.get("kind") or resource.kind
+    if causes:
+        detail = "; ".join(f"{c.field}: {c.message}" if c.field else c.message for c in causes)
+        raise errors.BadRequest(
+            f'{kind} in version "{resource.version}" cannot be handled as a {kind}: {detail}', causes=causes
+        )
+    if not unknown:
+        return obj
+    if opts.field_validation == "Strict":
+        listed = ", ".join(f'unknown field "{u.lstrip(".")}"' for u in unknown)
+        raise errors.BadRequest(
+            f'{kind} in version "{resource.version}" cannot be handled as a {kind}: strict decoding error: {listed}'
+        )
+    if opts.field_validation != "Ignore":
+        opts.warnings.extend(f'unknown field "{u.lstrip(".")}"' for u in unknown)
+    return drop_unknown(obj, unknown)
+
+
+def check_size(resource: Resource, obj: dict[str, Any]) -> None:
+    """Objects over 1.5 MiB are refused with 422, as the store could not take them."""
+    size = len(json.dumps(obj, separators=(",", ":")))
+    if size > MAX_OBJECT_BYTES:
+        name = obj.get("metadata", {}).get("name", "")
+        raise errors.invalid(resource.kind, resource.group, name, [
+            errors.Cause("FieldValueTooLong", f"Too long: object is {size} bytes, may not exceed "
+                         f"{MAX_OBJECT_BYTES} bytes", "")
+        ])
+
+
+def default_and_validate(resource: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    """Apply Kubernetes' defaults (in place), then validate; ``Invalid`` (422) on any error."""
+    apply_defaults(resource, obj)
+    causes = validate(resource, obj, old)
+    if causes:
+        name = obj.get("metadata", {}).get("name", "") or obj.get("metadata", {}).get("generateName", "")
+        raise errors.invalid(resource.kind, resource.group, name, causes)
+    check_size(resource, obj)

@@ -1,0 +1,170 @@
+"""Deletion with Kubernetes semantics: preconditions, finalizers, grace periods, propagation."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from cluster import errors
+from cluster.api.resources import RESOURCES, Resource
+from cluster.registry.registry import Registry
+from cluster.store import RV_PLACEHOLDER
+
+Obj = dict[str, Any]
+ORPHAN = "orphan"
+FOREGROUND = "foregroundDeletion"
+_POLICIES = ("Orphan", "Background", "Foreground")
+_RETURNS_OBJECT = {"pods", "services", "namespaces"}
+
+
+@dataclass
+class DeleteOptions:
+    """The parts of a ``meta/v1 DeleteOptions`` body (or query) the registry honours."""
+
+    propagation_policy: str | None = None
+    grace_period_seconds: int | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+    dry_run: bool = False
+
+    @classmethod
+    def parse(cls, body: Obj | None, query: dict[str, str]) -> DeleteOptions:
+        """From a DeleteOptions body and/or query parameters; ``BadRequest`` on bad values."""
+        body = body or {}
+        if not isinstance(body, dict):
+            raise errors.BadRequest("DeleteOptions must be an object")
+        pre = body.get("preconditions") or {}
+        policy = body.get("propagationPolicy") or query.get("propagationPolicy")
+        if body.get("orphanDependents") is True or query.get("orphanDependents") == "true":
+            policy = policy or "Orphan"
+        if policy is not None and policy not in _POLICIES:
+            raise errors.BadRequest(
+                f'propagationPolicy: Unsupported value: "{policy}": supported values: "Foreground", '
+                '"Background", "Orphan"')
+        grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
+        try:
+            grace = int(grace) if grace is not None else None
+        except (TypeError, ValueError):
+            raise errors.BadRequest(f"gracePeriodSeconds must be an integer, not {grace!r}") from None
+        dry = body.get("dryRun") or ([query["dryRun"]] if query.get("dryRun") else [])
+        return cls(policy, grace, pre.get("uid"), pre.get("resourceVersion"), "All" in dry)
+
+
+def delete(registry: Registry, resource: Resource, namespace: str | None, name: str,
+           opts: DeleteOptions) -> tuple[Obj, bool]:
+    """Delete an object. Returns ``(object, finished)``.
+
+    ``finished`` is False when the object stays with a ``deletionTimestamp`` (finalizers, a
+    Foreground/Orphan policy, or a pod's grace period on a node). ``Conflict`` if a precondition
+    fails, ``NotFound`` if absent.
+    """
+    store = registry.store
+    key = resource.key(namespace, name)
+    old = store.get(resource.qualified, key)
+    md = old["metadata"]
+    if opts.uid and opts.uid != md.get("uid"):
+        raise errors.Conflict(
+            f"Precondition failed: UID in precondition: {opts.uid}, UID in object meta: {md.get('uid')}",
+            name=name, kind=resource.plural, group=resource.group)
+    if opts.resource_version and opts.resource_version != md.get("resourceVersion"):
+        raise errors.Conflict(
+            f"Precondition failed: ResourceVersion in precondition: {opts.resource_version}, "
+            f"ResourceVersion in object meta: {md.get('resourceVersion')}",
+            name=name, kind=resource.plural, group=resource.group)
+    finalizers = list(md.get("finalizers") or [])
+    if resource.plural == "namespaces":
+        finalizers_pending = bool(old.get("spec", {}).get("finalizers"))
+    else:
+        finalizers_pending = False
+    policy = opts.propagation_policy
+    if policy == "Orphan" and ORPHAN not in finalizers and resource.plural != "namespaces":
+        if not opts.dry_run:
+            orphan_dependents(registry, md)
+    if policy == "Foreground" and FOREGROUND not in finalizers:
+        finalizers.append(FOREGROUND)
+    grace = _grace(resource, old, opts)
+    if not finalizers and not finalizers_pending and not grace:
+        if opts.dry_run:
+            return old, True
+        return store.delete(resource.qualified, key, int(md["resourceVersion"])), True
+    new = _marked(old, finalizers, grace, resource)
+    if opts.dry_run:
+        return new, False
+    if new == old:
+        return old, False
+    new["metadata"]["resourceVersion"] = RV_PLACEHOLDER
+    return store.update(resource.qualified, key, new, int(md["resourceVersion"])), False
+
+
+def returns_object(resource: Resource, finished: bool) -> bool:
+    """Whether DELETE answers with the object (True) or a ``Status`` of success."""
+    return not finished or resource.plural in _RETURNS_OBJECT
+
+
+def success_status(resource: Resource, obj: Obj) -> Obj:
+    md = obj.get("metadata", {})
+    details = {"name": md.get("name", ""), "kind": resource.plural, "uid": md.get("uid", "")}
+    if resource.group:
+        details["group"] = resource.group
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+
+def _grace(resource: Resource, obj: Obj, opts: DeleteOptions) -> int:
+    """Seconds a pod bound to a node gets to stop; 0 for everything else."""
+    if resource.plural != "pods" or not obj.get("spec", {}).get("nodeName"):
+        return 0
+    if obj.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+        return 0
+    if opts.grace_period_seconds is not None:
+        return max(opts.grace_period_seconds, 0)
+    return int(obj.get("spec", {}).get("terminationGracePeriodSeconds", 30))
+
+
+def _marked(old: Obj, finalizers: list[str], grace: int, resource: Resource) -> Obj:
+    new = copy.deepcopy(old)
+    md = new["metadata"]
+    if finalizers:
+        md["finalizers"] = finalizers
+    if not md.get("deletionTimestamp"):
+        when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=grace)
+        md["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        md["deletionGracePeriodSeconds"] = grace
+    elif grace < int(md.get("deletionGracePeriodSeconds", grace)):
+        md["deletionGracePeriodSeconds"] = grace  # a shorter grace period may replace a longer one
+    if resource.plural == "namespaces":
+        new.setdefault("status", {})["phase"] = "Terminating"
+    return new
+
+
+def orphan_dependents(registry: Registry, owner_md: Obj) -> int:
+    """Remove the owner's reference from every dependent (the ``Orphan`` policy). Returns the count."""
+    uid = owner_md.get("uid")
+    namespace = owner_md.get("namespace")
+    count = 0
+    for res in RESOURCES:
+        if namespace and not res.namespaced:
+            continue
+        listing = registry.store.list(res.qualified, namespace if res.namespaced else None)
+        for item in listing.items:
+            refs = item["metadata"].get("ownerReferences") or []
+            if not any(r.get("uid") == uid for r in refs):
+                continue
+
+            def strip(obj: Obj, uid: str | None = uid) -> Obj:
+                kept = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
+                if kept:
+                    obj["metadata"]["ownerReferences"] = kept
+                else:
+                    obj["metadata"].pop("ownerReferences", None)
+                obj["metadata"]["resourceVersion"] = RV_PLACEHOLDER
+                return obj
+
+            key = res.key(item["metadata"].get("namespace"), item["metadata"]["name"])
+            try:
+                registry.store.guaranteed_update(res.qualified, key, strip)
+                count += 1
+            except errors.NotFound:
+                pass
+    return count

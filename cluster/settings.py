@@ -1,0 +1,49 @@
+"""The one settings object: defaults, then ``KUBEQ_*`` environment variables, then flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+
+def _default_data_dir() -> str:
+    return os.path.join(os.path.expanduser("~"), ".kubeq")
+
+
+@dataclass
+class Settings:
+    """Configuration shared by every kubeq process.
+
+    Each field can be set by the environment variable ``KUBEQ_<FIELD>`` (upper case).
+    """
+
+    redis_url: str = ""  # empty: `kubeq up` starts the embedded Redis
+    state_prefix: str = "kubeq"  # key prefix of cluster state in Redis (the broker uses another)
+    data_dir: str = field(default_factory=_default_data_dir)
+    bind_address: str = "127.0.0.1"
+    port: int = 6443
+    apiserver_workers: int = 2
+    worker_connections: int = 2000  # open connections (watch streams) per API server worker
+    compaction_keep: int = 100_000  # revisions kept in the change streams
+    compaction_interval: float = 60.0  # seconds between compactions
+    watch_heartbeat: float = 1.0
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Defaults, overridden by ``KUBEQ_*`` variables, overridden by non-None ``overrides``."""
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            raw = os.environ.get("KUBEQ_" + f.name.upper())
+            if raw is not None:
+                values[f.name] = _convert(f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _convert(type_name: object, raw: str) -> object:
+    if type_name in (int, "int"):
+        return int(raw)
+    if type_name in (float, "float"):
+        return float(raw)
+    return raw

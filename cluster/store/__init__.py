@@ -1,0 +1,26 @@
+"""kubeq's etcd: the only code that touches cluster state in Redis.
+
+``Store`` holds revisioned objects with compare-and-swap writes, consistent paged lists and
+gap-free watches; ``start_embedded`` runs a local Redis for it; the selector parsers turn
+``labelSelector`` / ``fieldSelector`` query values into matchers.
+"""
+
+from cluster.store.codec import RV_PLACEHOLDER
+from cluster.store.embedded import EmbeddedRedis, start_embedded
+from cluster.store.listing import ListResult
+from cluster.store.selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
+from cluster.store.store import Store
+from cluster.store.watching import WatchEvent
+
+__all__ = [
+    "RV_PLACEHOLDER",
+    "EmbeddedRedis",
+    "FieldSelector",
+    "LabelSelector",
+    "ListResult",
+    "Store",
+    "WatchEvent",
+    "parse_field_selector",
+    "parse_label_selector",
+    "start_embedded",
+]

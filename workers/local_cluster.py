@@ -1,0 +1,112 @@
+"""``kubeq up``: a whole local cluster in the foreground, stopped cleanly on Ctrl-C/SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+from cluster.settings import Settings
+from cluster.store import start_embedded
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: kubeq
+  cluster:
+    server: {server}
+contexts:
+- name: kubeq
+  context:
+    cluster: kubeq
+    user: admin
+    namespace: default
+current-context: kubeq
+users:
+- name: admin
+  user: {{}}
+"""
+
+
+def write_kubeconfig(data_dir: Path, server: str) -> Path:
+    """``<data-dir>/kubeconfig`` pointing kubectl and the Python client at ``server``."""
+    path = data_dir / "kubeconfig"
+    path.write_text(KUBECONFIG.format(server=server))
+    path.chmod(0o600)
+    return path
+
+
+def wait_ready(url: str, timeout: float, process: subprocess.Popen[bytes]) -> None:
+    """Poll ``url`` until it answers 200; ``RuntimeError`` if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready within {timeout:.0f} s")
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; reaps the child."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def start_component(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A kubeq subcommand as a child process of this one."""
+    return subprocess.Popen([sys.executable, "-m", "workers.cli", *args], env=env)
+
+
+def up(settings: Settings, ready_timeout: float = 60.0) -> int:
+    """Start Redis (embedded unless ``redis_url`` is set) and the API server; wait for a signal."""
+    data_dir = Path(settings.data_dir).expanduser()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with ExitStack() as stack:
+        redis_url = settings.redis_url
+        if not redis_url:
+            embedded = start_embedded(str(data_dir / "redis"))
+            stack.callback(embedded.stop)
+            redis_url = embedded.url
+            print(f"kubeq: embedded Redis at {redis_url} (data in {data_dir / 'redis'})", flush=True)
+        env = dict(os.environ, KUBEQ_REDIS_URL=redis_url, KUBEQ_STATE_PREFIX=settings.state_prefix)
+        api = start_component(["apiserver", "--port", str(settings.port), "--bind-address",
+                               settings.bind_address], env)
+        stack.callback(stop_process, api)
+        server = f"http://{settings.bind_address}:{settings.port}"
+        wait_ready(server + "/readyz", ready_timeout, api)
+        kubeconfig = write_kubeconfig(data_dir, server)
+        print(f"kubeq: API server at {server}", flush=True)
+        print(f"kubeq: kubeconfig at {kubeconfig}  (export KUBECONFIG={kubeconfig})", flush=True)
+        print("kubeq: ready; Ctrl-C stops everything", flush=True)
+        while not stopping:
+            if api.poll() is not None:
+                print(f"kubeq: API server exited with code {api.returncode}", file=sys.stderr, flush=True)
+                return 1
+            time.sleep(0.2)
+        print("kubeq: stopping", flush=True)
+    return 0
