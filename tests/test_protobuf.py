@@ -48,7 +48,7 @@ TEMPLATE = {
                 "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
                 "env": [
                     {"name": "MODE", "value": "batch"},
-                    {"name": "EMPTY", "value": ""},
+                    {"name": "EMPTY"},
                     {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
                     {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}},
                 ],
@@ -90,6 +90,21 @@ CRONJOB = {
     },
 }
 
+_BATCH = {
+    "name": "batch",
+    "versions": [{"groupVersion": "batch/v1", "version": "v1"}],
+    "preferredVersion": {"groupVersion": "batch/v1", "version": "v1"},
+}
+_BATCH_RESOURCES = {
+    "kind": "APIResourceList",
+    "apiVersion": "v1",
+    "groupVersion": "batch/v1",
+    "resources": [
+        {"name": n, "singularName": n[:-1], "namespaced": True, "kind": k, "verbs": ["create", "get", "list"]}
+        for n, k in (("cronjobs", "CronJob"), ("jobs", "Job"))
+    ],
+}
+
 
 class _Recorder(BaseHTTPRequestHandler):
     """Answers just enough for kubectl and keeps every POST body with its path and content type."""
@@ -114,7 +129,9 @@ class _Recorder(BaseHTTPRequestHandler):
         elif path == "/api":
             self._reply(200, {"kind": "APIVersions", "versions": ["v1"]})
         elif path == "/apis":
-            self._reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+            self._reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [_BATCH]})
+        elif path == "/apis/batch/v1":
+            self._reply(200, _BATCH_RESOURCES)
         elif path.endswith("/cronjobs/nightly"):
             self._reply(200, CRONJOB)
         else:
@@ -152,7 +169,7 @@ COMMANDS = {
     "service": ["create", "service", "clusterip", "api", "--tcp=80:8080", "--tcp=443:https"],
     "quota": ["create", "quota", "q", "--hard=pods=10,cpu=2,memory=1Gi"],
     "token": ["create", "token", "runner", "--duration=1h", "--audience=api"],
-    "can-i": ["auth", "can-i", "delete", "deployments.apps", "-n", "team-a"],
+    "can-i": ["auth", "can-i", "delete", "jobs", "-n", "team-a"],
     "job-from": ["create", "job", "manual", "--from=cronjob/nightly"],
 }
 
@@ -192,13 +209,17 @@ def _decoded(bodies: dict, name: str) -> dict:
 
 
 def test_namespace(bodies):
-    assert _decoded(bodies, "namespace") == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}
+    assert _decoded(bodies, "namespace") == {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "team-a"},
+    }
 
 
 def test_deployment(bodies):
     obj = _decoded(bodies, "deployment")
     assert (obj["apiVersion"], obj["kind"]) == ("apps/v1", "Deployment")
-    assert obj["metadata"] == {"name": "web", "labels": {"app": "web"}}
+    assert obj["metadata"] == {"name": "web", "namespace": "default", "labels": {"app": "web"}}
     assert obj["spec"]["replicas"] == 3
     assert obj["spec"]["selector"] == {"matchLabels": {"app": "web"}}
     assert obj["spec"]["template"] == {
@@ -253,7 +274,7 @@ def test_serviceaccount(bodies):
     assert _decoded(bodies, "serviceaccount") == {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": {"name": "runner"},
+        "metadata": {"name": "runner", "namespace": "default"},
     }
 
 
@@ -286,8 +307,8 @@ def test_self_subject_access_review(bodies):
     assert obj["spec"]["resourceAttributes"] == {
         "namespace": "team-a",
         "verb": "delete",
-        "group": "apps",
-        "resource": "deployments",
+        "group": "batch",
+        "resource": "jobs",
     }
 
 
@@ -351,7 +372,10 @@ def _template_bytes(body: bytes) -> bytes:
         _envelope("v1", "Namespace", b"\x0a\x03\x0a\x01\xff"),  # invalid UTF-8 name
         _envelope("v1", "Namespace", b"\x08\x01"),  # metadata as a varint
         _envelope("apps/v1", "Deployment", b"\x12\x02\x08"),  # truncated nested message
-        b"k8s\x00" + _field(1, _field(1, b"v1") + _field(2, b"Pod")) + _field(2, b"x") + _field(4, b"application/json"),
+        b"k8s\x00"
+        + _field(1, _field(1, b"v1") + _field(2, b"Pod"))
+        + _field(2, b"x")
+        + _field(4, b"application/json"),
     ],
 )
 def test_malformed_bodies_are_bad_requests(body):
@@ -363,3 +387,31 @@ def test_wrapped_json_content_type():
     body = b"k8s\x00" + _field(1, _field(1, b"v1") + _field(2, b"Namespace"))
     body += _field(2, b'{"metadata":{"name":"j"}}') + _field(4, b"application/json")
     assert decode(body) == {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "j"}}
+
+
+def test_every_truncation_or_corruption_is_a_bad_request_or_decodes(bodies):
+    """Cut or corrupt a real body anywhere: the decoder answers a dict or BadRequest, nothing else."""
+    body = bodies["job-from"][2]
+    for cut in range(4, len(body)):
+        for candidate in (body[:cut], body[:cut] + b"\xff" + body[cut + 1 :]):
+            try:
+                assert isinstance(decode(candidate), dict)
+            except BadRequest:
+                pass
+
+
+def test_time_fields_become_rfc3339():
+    created = _field(8, b"\x08\x80\xe2\xcf\xaa\x06")  # seconds=1700000000
+    deleted = _field(9, b"")  # a set pointer to the zero time: nothing to show
+    metadata = _field(1, b"x") + created + deleted
+    obj = decode(_envelope("v1", "ConfigMap", _field(1, metadata)))
+    assert obj["metadata"] == {"name": "x", "creationTimestamp": "2023-11-14T22:13:20Z"}
+
+
+def test_go_duration_strings():
+    from cluster.apiserver.protobuf.decode import format_duration
+
+    assert format_duration(0) == "0s"
+    assert format_duration(3_600_000_000_000) == "1h0m0s"
+    assert format_duration(90_500_000_000) == "1m30.5s"
+    assert format_duration(150_000_000) == "150ms"

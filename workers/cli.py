@@ -13,7 +13,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kubeq", description="Kubernetes as a distributed task queue.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="start a local cluster (embedded Redis unless --redis-url) in the foreground")
+    up = sub.add_parser(
+        "up", help="start a local cluster (embedded Redis unless --redis-url) in the foreground"
+    )
     up.add_argument("--data-dir", help="state, kubeconfig and the embedded Redis (default ~/.kubeq)")
     up.add_argument("--port", type=int, help="API server port (default 6443)")
     up.add_argument("--redis-url", help="use this Redis instead of starting the embedded one")
@@ -40,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         if not settings.redis_url:
             print("kubeq apiserver: --redis-url or KUBEQ_REDIS_URL is required", file=sys.stderr)
             return 2
+        from gevent import monkey  # before redis/ssl are imported: the workers are gevent workers
+
+        monkey.patch_all()
         from cluster.apiserver.server import serve
 
         serve(settings)

@@ -94,8 +94,9 @@ def up(settings: Settings, ready_timeout: float = 60.0) -> int:
             redis_url = embedded.url
             print(f"kubeq: embedded Redis at {redis_url} (data in {data_dir / 'redis'})", flush=True)
         env = dict(os.environ, KUBEQ_REDIS_URL=redis_url, KUBEQ_STATE_PREFIX=settings.state_prefix)
-        api = start_component(["apiserver", "--port", str(settings.port), "--bind-address",
-                               settings.bind_address], env)
+        api = start_component(
+            ["apiserver", "--port", str(settings.port), "--bind-address", settings.bind_address], env
+        )
         stack.callback(stop_process, api)
         server = f"http://{settings.bind_address}:{settings.port}"
         wait_ready(server + "/readyz", ready_timeout, api)

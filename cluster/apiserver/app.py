@@ -17,13 +17,7 @@ from cluster.registry import Registry
 
 log = logging.getLogger("kubeq.apiserver")
 StartResponse = Callable[..., Any]
-AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 _TEXT = "text/plain; charset=utf-8"
-
-
-def _wants_aggregated(accept: str) -> bool:
-    first = accept.split(",", 1)[0]
-    return "as=APIGroupDiscoveryList" in first and "v=v2" in first and "apidiscovery.k8s.io" in first
 
 
 class APIServer:
@@ -44,9 +38,15 @@ class APIServer:
                 content_type, body = self._non_resource(method, path, environ)
                 return self._respond(start_response, 200, body, content_type, [], started, verb, resource)
             verb, resource = info.verb, info.resource.plural
-            request = Request(info, self.registry, environ.get("HTTP_ACCEPT", ""), environ.get("CONTENT_TYPE"),
-                              environ.get("HTTP_USER_AGENT", ""), lambda: codecs.read_body(environ),
-                              self.heartbeat)
+            request = Request(
+                info,
+                self.registry,
+                environ.get("HTTP_ACCEPT", ""),
+                environ.get("CONTENT_TYPE"),
+                environ.get("HTTP_USER_AGENT", ""),
+                lambda: codecs.read_body(environ),
+                self.heartbeat,
+            )
             reply = VERBS[verb](request)
         except errors.StatusError as exc:
             reply = Reply(exc.code, exc.to_status())
@@ -63,12 +63,21 @@ class APIServer:
             body, content_type = codecs.encode_yaml(reply.body), codecs.YAML
         else:
             body, content_type = codecs.encode_json(reply.body), codecs.JSON
-        return self._respond(start_response, reply.code, body, content_type, reply.warnings, started, verb,
-                             resource)
+        return self._respond(
+            start_response, reply.code, body, content_type, reply.warnings, started, verb, resource
+        )
 
     @staticmethod
-    def _respond(start_response: StartResponse, code: int, body: bytes, content_type: str,
-                 warnings: list[str], started: float, verb: str, resource: str) -> list[bytes]:
+    def _respond(
+        start_response: StartResponse,
+        code: int,
+        body: bytes,
+        content_type: str,
+        warnings: list[str],
+        started: float,
+        verb: str,
+        resource: str,
+    ) -> list[bytes]:
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
         headers += [("Warning", '299 - "' + w.replace('"', '\\"') + '"') for w in warnings]
         start_response(f"{code} {_REASONS.get(code, 'Unknown')}", headers)
@@ -101,7 +110,7 @@ _HEALTH = {"/healthz", "/livez", "/readyz"}
 def _route(path: str, accept: str) -> tuple[str, bytes] | None:
     """Cached documents for non-resource GETs (they depend only on path and Accept)."""
     parts = [p for p in path.split("/") if p]
-    aggregated = _wants_aggregated(accept)
+    aggregated = discovery.wants_aggregated(accept)
     doc: Any = None
     content_type = codecs.JSON
     if path == "/version":
@@ -127,13 +136,26 @@ def _route(path: str, accept: str) -> tuple[str, bytes] | None:
     if doc is None:
         return None
     if aggregated and path in ("/api", "/apis"):
-        content_type = AGGREGATED
+        content_type = discovery.AGGREGATED_MEDIA_TYPE
     return content_type, codecs.encode_json(doc)
 
 
 _REASONS = {
-    200: "OK", 201: "Created", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable", 409: "Conflict", 410: "Gone",
-    413: "Request Entity Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Entity",
-    429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    410: "Gone",
+    413: "Request Entity Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
 }

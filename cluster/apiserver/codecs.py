@@ -43,8 +43,9 @@ def read_body(environ: dict[str, Any]) -> bytes:
     if length.isdigit():
         size = int(length)
         if size > MAX_BODY_BYTES:
-            raise errors.TooLarge(f"the request body is {size} bytes, larger than the limit of "
-                                  f"{MAX_BODY_BYTES} bytes")
+            raise errors.TooLarge(
+                f"the request body is {size} bytes, larger than the limit of {MAX_BODY_BYTES} bytes"
+            )
         return stream.read(size) if size else b""
     data = stream.read(MAX_BODY_BYTES + 1)
     if len(data) > MAX_BODY_BYTES:
@@ -78,8 +79,9 @@ def decode(content_type: str | None, body: bytes, allowed: tuple[str, ...] = BOD
     kind = media_type(content_type) or JSON
     if kind not in allowed:
         raise errors.UnsupportedMediaType(
-            f'the body of the request was in an unknown format - accepted media types include: '
-            f'{", ".join(allowed)}')
+            f"the body of the request was in an unknown format - accepted media types include: "
+            f"{', '.join(allowed)}"
+        )
     if not body.strip():
         raise errors.BadRequest("the request body is empty")
     if kind == PROTOBUF:

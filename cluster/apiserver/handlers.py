@@ -60,11 +60,17 @@ class Request:
             raise errors.BadRequest(f'dryRun: Unsupported value: "{dry}": supported values: "All"')
         validation = self.q.get("fieldValidation") or "Warn"
         if validation not in _FIELD_VALIDATION:
-            raise errors.BadRequest(f'fieldValidation: Unsupported value: "{validation}": supported values: '
-                                    '"Ignore", "Strict", "Warn"')
+            raise errors.BadRequest(
+                f'fieldValidation: Unsupported value: "{validation}": supported values: '
+                '"Ignore", "Strict", "Warn"'
+            )
         manager = self.q.get("fieldManager") or self.user_agent.split("/", 1)[0][:128]
-        return WriteOptions(dry_run=dry == "All", field_manager=manager, field_validation=validation,
-                            force=parse_bool(self.q.get("force"), "force"))
+        return WriteOptions(
+            dry_run=dry == "All",
+            field_manager=manager,
+            field_validation=validation,
+            force=parse_bool(self.q.get("force"), "force"),
+        )
 
     def list_query(self) -> ListQuery:
         return ListQuery(
@@ -81,8 +87,12 @@ class Request:
         if not codecs.table_request(self.accept) or self.info.subresource:
             return body
         include = self.q.get("includeObject") or "Metadata"
-        return table(self.info.resource, objects if objects is not None else [body], include_object=include,
-                     list_meta=list_meta)
+        return table(
+            self.info.resource,
+            objects if objects is not None else [body],
+            include_object=include,
+            list_meta=list_meta,
+        )
 
 
 def get(req: Request) -> Reply:
@@ -117,8 +127,9 @@ def watch(req: Request) -> Reply:
                 out["columnDefinitions"] = []
             return out
 
-    body = watching.stream(req.registry, i.resource, i.namespace, query, timeout, bookmarks, req.heartbeat,
-                           render)
+    body = watching.stream(
+        req.registry, i.resource, i.namespace, query, timeout, bookmarks, req.heartbeat, render
+    )
     return Reply(200, stream=body)
 
 
@@ -129,8 +140,9 @@ def create(req: Request) -> Reply:
         return _create_subresource(req, opts)
     obj = codecs.decode_object(req.content_type, req.read_body())
     if opts.field_manager:
-        record_update_manager(None, obj, opts.field_manager, "Update", meta.now(), i.resource.api_version,
-                              i.resource.schema)
+        record_update_manager(
+            None, obj, opts.field_manager, "Update", meta.now(), i.resource.api_version, i.resource.schema
+        )
     created = req.registry.create(i.resource, i.namespace, obj, opts)
     return Reply(201, created, warnings=opts.warnings)
 
@@ -159,8 +171,9 @@ def update(req: Request) -> Reply:
             old = req.registry.get(i.resource, i.namespace, i.name)
         except errors.NotFound:
             old = None
-        record_update_manager(old, obj, opts.field_manager, "Update", meta.now(), i.resource.api_version,
-                              i.resource.schema)
+        record_update_manager(
+            old, obj, opts.field_manager, "Update", meta.now(), i.resource.api_version, i.resource.schema
+        )
     updated = req.registry.update(i.resource, i.namespace, i.name, obj, opts, i.subresource)
     return Reply(200, updated, warnings=opts.warnings)
 
@@ -170,8 +183,9 @@ def patch(req: Request) -> Reply:
     if i.subresource not in ("", "status", "scale"):
         raise errors.MethodNotAllowed(f"PATCH is not supported on {i.resource.plural}/{i.subresource}")
     opts = req.write_options()
-    obj, created = patching.patch(req.registry, i.resource, i.namespace, i.name, i.subresource,
-                                  req.content_type, req.read_body(), opts)
+    obj, created = patching.patch(
+        req.registry, i.resource, i.namespace, i.name, i.subresource, req.content_type, req.read_body(), opts
+    )
     return Reply(201 if created else 200, obj, warnings=opts.warnings)
 
 

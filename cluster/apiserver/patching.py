@@ -34,8 +34,9 @@ def _read(registry: Registry, resource: Resource, ns: str | None, name: str, sub
     return registry.get(resource, ns, name)
 
 
-def _write(registry: Registry, resource: Resource, ns: str | None, name: str, sub: str, obj: Obj,
-           opts: WriteOptions) -> Obj:
+def _write(
+    registry: Registry, resource: Resource, ns: str | None, name: str, sub: str, obj: Obj, opts: WriteOptions
+) -> Obj:
     if sub == "scale":
         return subresources.update_scale(registry, resource, ns, name, obj, opts)
     return registry.update(resource, ns, name, obj, opts, sub)
@@ -55,8 +56,16 @@ def _patched(kind: str, current: Obj, patch: Any, schema: str, opts: WriteOption
     return server_side_apply(current, patch, schema, opts.field_manager, opts.force, meta.now(), api_version)
 
 
-def patch(registry: Registry, resource: Resource, ns: str | None, name: str, sub: str,
-          content_type: str | None, body: bytes, opts: WriteOptions) -> tuple[Obj, bool]:
+def patch(
+    registry: Registry,
+    resource: Resource,
+    ns: str | None,
+    name: str,
+    sub: str,
+    content_type: str | None,
+    body: bytes,
+    opts: WriteOptions,
+) -> tuple[Obj, bool]:
     """Apply a PATCH request. Returns ``(object, created)``.
 
     An apply patch (server-side apply) on a missing object creates it. ``Conflict`` when the
@@ -66,7 +75,8 @@ def patch(registry: Registry, resource: Resource, ns: str | None, name: str, sub
     if kind not in codecs.PATCH_TYPES:
         raise errors.UnsupportedMediaType(
             f"the body of the request was in an unknown format - accepted media types include: "
-            f"{', '.join(codecs.PATCH_TYPES)}")
+            f"{', '.join(codecs.PATCH_TYPES)}"
+        )
     patch_body = codecs.decode(content_type, body, codecs.PATCH_TYPES)
     if kind == codecs.APPLY_PATCH and not opts.field_manager:
         raise errors.BadRequest("PATCH, application/apply-patch+yaml requests require fieldManager to be set")
@@ -79,8 +89,9 @@ def patch(registry: Registry, resource: Resource, ns: str | None, name: str, sub
         except errors.NotFound:
             if kind != codecs.APPLY_PATCH or sub:
                 raise
-            created = server_side_apply(None, patch_body, schema, opts.field_manager, opts.force, meta.now(),
-                                        api_version)
+            created = server_side_apply(
+                None, patch_body, schema, opts.field_manager, opts.force, meta.now(), api_version
+            )
             created.setdefault("metadata", {})["name"] = created.get("metadata", {}).get("name") or name
             return registry.create(resource, ns, created, opts), True
         new = _patched(kind, current, patch_body, schema, opts, api_version)
@@ -89,8 +100,9 @@ def patch(registry: Registry, resource: Resource, ns: str | None, name: str, sub
         if not pinned:
             new.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         if kind != codecs.APPLY_PATCH and opts.field_manager and sub != "scale":
-            record_update_manager(copy.deepcopy(current), new, opts.field_manager, "Update", meta.now(),
-                                  api_version, schema)
+            record_update_manager(
+                copy.deepcopy(current), new, opts.field_manager, "Update", meta.now(), api_version, schema
+            )
         try:
             return _write(registry, resource, ns, name, sub, new, opts), False
         except errors.Conflict:

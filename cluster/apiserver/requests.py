@@ -63,7 +63,9 @@ class RequestInfo:
             return "patch"
         if m == "DELETE":
             return "delete" if self.name else "deletecollection"
-        raise errors.MethodNotAllowed(f"the server does not allow this method on the requested resource ({m})")
+        raise errors.MethodNotAllowed(
+            f"the server does not allow this method on the requested resource ({m})"
+        )
 
 
 def parse_query(query_string: str) -> dict[str, str]:

@@ -21,16 +21,26 @@ def _line(event_type: str, obj: Obj) -> bytes:
     return codecs.encode_json({"type": event_type, "object": obj}) + b"\n"
 
 
-def stream(registry: Registry, resource: Resource, namespace: str | None, query: ListQuery,
-           timeout_seconds: int | None, bookmarks: bool, heartbeat: float,
-           render: Callable[[Obj, bool], Obj] | None = None) -> Iterator[bytes]:
+def stream(
+    registry: Registry,
+    resource: Resource,
+    namespace: str | None,
+    query: ListQuery,
+    timeout_seconds: int | None,
+    bookmarks: bool,
+    heartbeat: float,
+    render: Callable[[Obj, bool], Obj] | None = None,
+) -> Iterator[bytes]:
     """The body of a watch response.
 
     ``render(obj, first)`` may turn objects into Tables. A compacted start revision ends the
     stream with an ERROR event holding a 410 ``Expired`` Status, which makes clients re-list.
     """
-    timeout = timeout_seconds if timeout_seconds and timeout_seconds > 0 else \
-        DEFAULT_TIMEOUT * (1 + random.random())
+    timeout = (
+        timeout_seconds
+        if timeout_seconds and timeout_seconds > 0
+        else DEFAULT_TIMEOUT * (1 + random.random())
+    )
     deadline = time.monotonic() + timeout
     last_rv = query.resource_version or "0"
     last_sent = time.monotonic()
@@ -54,8 +64,14 @@ def stream(registry: Registry, resource: Resource, namespace: str | None, query:
                 yield _line(event.type, obj)
             elif bookmarks and now - last_sent >= BOOKMARK_EVERY and last_rv != "0":
                 last_sent = now
-                yield _line("BOOKMARK", {"kind": resource.kind, "apiVersion": resource.api_version,
-                                         "metadata": {"resourceVersion": last_rv}})
+                yield _line(
+                    "BOOKMARK",
+                    {
+                        "kind": resource.kind,
+                        "apiVersion": resource.api_version,
+                        "metadata": {"resourceVersion": last_rv},
+                    },
+                )
             if now >= deadline:
                 return
     finally:

@@ -16,9 +16,17 @@ from cluster.api.resources import Resource, by_kind
 
 Obj = dict[str, Any]
 _BY_CODE: dict[int, type[errors.StatusError]] = {
-    400: errors.BadRequest, 401: errors.Unauthorized, 403: errors.Forbidden, 404: errors.NotFound,
-    405: errors.MethodNotAllowed, 409: errors.Conflict, 410: errors.Gone, 413: errors.TooLarge,
-    415: errors.UnsupportedMediaType, 422: errors.Invalid, 429: errors.TooManyRequests,
+    400: errors.BadRequest,
+    401: errors.Unauthorized,
+    403: errors.Forbidden,
+    404: errors.NotFound,
+    405: errors.MethodNotAllowed,
+    409: errors.Conflict,
+    410: errors.Gone,
+    413: errors.TooLarge,
+    415: errors.UnsupportedMediaType,
+    422: errors.Invalid,
+    429: errors.TooManyRequests,
     503: errors.ServiceUnavailable,
 }
 PATCH_TYPES = {
@@ -35,17 +43,25 @@ def error_from_status(code: int, status: Obj) -> errors.StatusError:
     if code == 409 and status.get("reason") == "AlreadyExists":
         cls = errors.AlreadyExists
     details = status.get("details") or {}
-    causes = [errors.Cause(c.get("reason", ""), c.get("message", ""), c.get("field", ""))
-              for c in details.get("causes") or []]
-    return cls(status.get("message", f"HTTP {code}"), name=details.get("name", ""),
-               group=details.get("group", ""), kind=details.get("kind", ""), causes=causes)
+    causes = [
+        errors.Cause(c.get("reason", ""), c.get("message", ""), c.get("field", ""))
+        for c in details.get("causes") or []
+    ]
+    return cls(
+        status.get("message", f"HTTP {code}"),
+        name=details.get("name", ""),
+        group=details.get("group", ""),
+        kind=details.get("kind", ""),
+        causes=causes,
+    )
 
 
 class Client:
     """A Kubernetes API client over one keep-alive connection per thread."""
 
-    def __init__(self, server: str, token: str | None = None, timeout: float = 30.0,
-                 user_agent: str = "kubeq") -> None:
+    def __init__(
+        self, server: str, token: str | None = None, timeout: float = 30.0, user_agent: str = "kubeq"
+    ) -> None:
         url = urllib.parse.urlsplit(server)
         self.scheme, self.host, self.port = url.scheme, url.hostname or "127.0.0.1", url.port
         self.token, self.timeout, self.user_agent = token, timeout, user_agent
@@ -80,8 +96,14 @@ class Client:
             headers["Authorization"] = f"Bearer {self.token}"
         return headers
 
-    def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
-                query: dict[str, Any] | None = None) -> Obj:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: dict[str, Any] | None = None,
+    ) -> Obj:
         """One request; the decoded reply, or the domain error its ``Status`` names."""
         if query:
             path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v not in (None, "")})
@@ -125,11 +147,21 @@ class Client:
     def get(self, resource: Resource, name: str, namespace: str | None = None, subresource: str = "") -> Obj:
         return self.request("GET", self.path(resource, namespace, name, subresource))
 
-    def list(self, resource: Resource, namespace: str | None = None, *, label_selector: str = "",
-             field_selector: str = "", page_size: int = 500) -> Obj:
+    def list(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+        page_size: int = 500,
+    ) -> Obj:
         """All objects (every page, one revision), as a ``<Kind>List``."""
-        query: dict[str, Any] = {"labelSelector": label_selector, "fieldSelector": field_selector,
-                                 "limit": page_size}
+        query: dict[str, Any] = {
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "limit": page_size,
+        }
         result = self.request("GET", self.path(resource, namespace), query=query)
         items = list(result.get("items", []))
         while result.get("metadata", {}).get("continue"):
@@ -143,36 +175,76 @@ class Client:
 
     def create(self, obj: Obj, namespace: str | None = None, **query: Any) -> Obj:
         resource = self.resource_of(obj)
-        ns = namespace or obj.get("metadata", {}).get("namespace") or ("default" if resource.namespaced else None)
+        ns = (
+            namespace
+            or obj.get("metadata", {}).get("namespace")
+            or ("default" if resource.namespaced else None)
+        )
         return self.request("POST", self.path(resource, ns), obj, query=query)
 
     def update(self, obj: Obj, subresource: str = "", **query: Any) -> Obj:
         resource = self.resource_of(obj)
         md = obj["metadata"]
-        return self.request("PUT", self.path(resource, md.get("namespace"), md["name"], subresource), obj,
-                            query=query)
+        return self.request(
+            "PUT", self.path(resource, md.get("namespace"), md["name"], subresource), obj, query=query
+        )
 
-    def patch(self, resource: Resource, name: str, patch: Any, namespace: str | None = None,
-              patch_type: str = "merge", subresource: str = "", **query: Any) -> Obj:
-        return self.request("PATCH", self.path(resource, namespace, name, subresource), patch,
-                            PATCH_TYPES[patch_type], query=query)
+    def patch(
+        self,
+        resource: Resource,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        patch_type: str = "merge",
+        subresource: str = "",
+        **query: Any,
+    ) -> Obj:
+        return self.request(
+            "PATCH",
+            self.path(resource, namespace, name, subresource),
+            patch,
+            PATCH_TYPES[patch_type],
+            query=query,
+        )
 
-    def delete(self, resource: Resource, name: str, namespace: str | None = None,
-               propagation_policy: str | None = None, **query: Any) -> Obj:
+    def delete(
+        self,
+        resource: Resource,
+        name: str,
+        namespace: str | None = None,
+        propagation_policy: str | None = None,
+        **query: Any,
+    ) -> Obj:
         body = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if propagation_policy:
             body["propagationPolicy"] = propagation_policy
         return self.request("DELETE", self.path(resource, namespace, name), body, query=query)
 
-    def watch(self, resource: Resource, namespace: str | None = None, *, resource_version: str = "",
-              label_selector: str = "", field_selector: str = "", timeout_seconds: int = 0,
-              bookmarks: bool = False) -> Iterator[Obj]:
+    def watch(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        resource_version: str = "",
+        label_selector: str = "",
+        field_selector: str = "",
+        timeout_seconds: int = 0,
+        bookmarks: bool = False,
+    ) -> Iterator[Obj]:
         """Watch events (``{"type", "object"}``) on a connection of its own; ``Gone`` on 410."""
-        query = {"watch": "true", "resourceVersion": resource_version, "labelSelector": label_selector,
-                 "fieldSelector": field_selector, "timeoutSeconds": timeout_seconds or None,
-                 "allowWatchBookmarks": "true" if bookmarks else None}
-        path = self.path(resource, namespace) + "?" + urllib.parse.urlencode(
-            {k: v for k, v in query.items() if v not in (None, "")})
+        query = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "timeoutSeconds": timeout_seconds or None,
+            "allowWatchBookmarks": "true" if bookmarks else None,
+        }
+        path = (
+            self.path(resource, namespace)
+            + "?"
+            + urllib.parse.urlencode({k: v for k, v in query.items() if v not in (None, "")})
+        )
         cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
         conn = cls(self.host, self.port, timeout=None)
         try:
@@ -191,8 +263,14 @@ class Client:
         finally:
             conn.close()
 
-    def list_and_watch(self, resource: Resource, namespace: str | None = None, *, label_selector: str = "",
-                       field_selector: str = "") -> Iterator[Obj]:
+    def list_and_watch(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+    ) -> Iterator[Obj]:
         """Like an informer: synthetic ADDED events for a list, then changes; re-lists after a 410.
 
         After a re-list, objects gone meanwhile are reported as DELETED and the rest as MODIFIED
@@ -200,7 +278,9 @@ class Client:
         """
         known: dict[str, Obj] = {}
         while True:
-            listing = self.list(resource, namespace, label_selector=label_selector, field_selector=field_selector)
+            listing = self.list(
+                resource, namespace, label_selector=label_selector, field_selector=field_selector
+            )
             seen = {}
             for item in listing["items"]:
                 key = item["metadata"].get("uid", "")
@@ -212,9 +292,14 @@ class Client:
             known = seen
             rv = listing["metadata"]["resourceVersion"]
             try:
-                for event in self.watch(resource, namespace, resource_version=rv,
-                                        label_selector=label_selector, field_selector=field_selector,
-                                        bookmarks=True):
+                for event in self.watch(
+                    resource,
+                    namespace,
+                    resource_version=rv,
+                    label_selector=label_selector,
+                    field_selector=field_selector,
+                    bookmarks=True,
+                ):
                     if event["type"] == "BOOKMARK":
                         continue
                     uid = event["object"]["metadata"].get("uid", "")

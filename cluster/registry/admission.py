@@ -26,8 +26,9 @@ class WriteOptions:
     warnings: list[str] = field(default_factory=list)  # filled by admission
 
 
-def check_schema(resource: Resource, obj: dict[str, Any], opts: WriteOptions,
-                 schema: str | None = None) -> dict[str, Any]:
+def check_schema(
+    resource: Resource, obj: dict[str, Any], opts: WriteOptions, schema: str | None = None
+) -> dict[str, Any]:
     """The object with unknown fields handled per ``fieldValidation``; type errors -> 400.
 
     Strict: unknown fields are a ``BadRequest`` naming them. Warn: they are dropped and reported
@@ -36,11 +37,15 @@ def check_schema(resource: Resource, obj: dict[str, Any], opts: WriteOptions,
     schema = schema or resource.schema
     unknown, causes = check_fields(schema, obj)
     kind = obj.get("kind") or resource.kind
-    if causes:
-        detail = "; ".join(f"{c.field}: {c.message}" if c.field else c.message for c in causes)
+    type_errors = [c for c in causes if c.reason != "FieldValueRequired"]
+    if type_errors:  # the body does not decode into the kind: 400, as Kubernetes' decoder answers
+        detail = "; ".join(f"{c.field}: {c.message}" if c.field else c.message for c in type_errors)
         raise errors.BadRequest(
             f'{kind} in version "{resource.version}" cannot be handled as a {kind}: {detail}', causes=causes
         )
+    if causes:  # missing required fields: a validation failure (422)
+        name = obj.get("metadata", {}).get("name", "") if isinstance(obj.get("metadata"), dict) else ""
+        raise errors.invalid(resource.kind, resource.group, name, causes)
     if not unknown:
         return obj
     if opts.field_validation == "Strict":
@@ -58,10 +63,18 @@ def check_size(resource: Resource, obj: dict[str, Any]) -> None:
     size = len(json.dumps(obj, separators=(",", ":")))
     if size > MAX_OBJECT_BYTES:
         name = obj.get("metadata", {}).get("name", "")
-        raise errors.invalid(resource.kind, resource.group, name, [
-            errors.Cause("FieldValueTooLong", f"Too long: object is {size} bytes, may not exceed "
-                         f"{MAX_OBJECT_BYTES} bytes", "")
-        ])
+        raise errors.invalid(
+            resource.kind,
+            resource.group,
+            name,
+            [
+                errors.Cause(
+                    "FieldValueTooLong",
+                    f"Too long: object is {size} bytes, may not exceed {MAX_OBJECT_BYTES} bytes",
+                    "",
+                )
+            ],
+        )
 
 
 def default_and_validate(resource: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:

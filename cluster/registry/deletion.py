@@ -42,7 +42,8 @@ class DeleteOptions:
         if policy is not None and policy not in _POLICIES:
             raise errors.BadRequest(
                 f'propagationPolicy: Unsupported value: "{policy}": supported values: "Foreground", '
-                '"Background", "Orphan"')
+                '"Background", "Orphan"'
+            )
         grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
         try:
             grace = int(grace) if grace is not None else None
@@ -52,8 +53,9 @@ class DeleteOptions:
         return cls(policy, grace, pre.get("uid"), pre.get("resourceVersion"), "All" in dry)
 
 
-def delete(registry: Registry, resource: Resource, namespace: str | None, name: str,
-           opts: DeleteOptions) -> tuple[Obj, bool]:
+def delete(
+    registry: Registry, resource: Resource, namespace: str | None, name: str, opts: DeleteOptions
+) -> tuple[Obj, bool]:
     """Delete an object. Returns ``(object, finished)``.
 
     ``finished`` is False when the object stays with a ``deletionTimestamp`` (finalizers, a
@@ -67,12 +69,18 @@ def delete(registry: Registry, resource: Resource, namespace: str | None, name: 
     if opts.uid and opts.uid != md.get("uid"):
         raise errors.Conflict(
             f"Precondition failed: UID in precondition: {opts.uid}, UID in object meta: {md.get('uid')}",
-            name=name, kind=resource.plural, group=resource.group)
+            name=name,
+            kind=resource.plural,
+            group=resource.group,
+        )
     if opts.resource_version and opts.resource_version != md.get("resourceVersion"):
         raise errors.Conflict(
             f"Precondition failed: ResourceVersion in precondition: {opts.resource_version}, "
             f"ResourceVersion in object meta: {md.get('resourceVersion')}",
-            name=name, kind=resource.plural, group=resource.group)
+            name=name,
+            kind=resource.plural,
+            group=resource.group,
+        )
     finalizers = list(md.get("finalizers") or [])
     if resource.plural == "namespaces":
         finalizers_pending = bool(old.get("spec", {}).get("finalizers"))

@@ -67,19 +67,29 @@ class Registry:
         revision = rv if exact and rv else None
         if query.limit < 0:
             raise errors.BadRequest("limit must be a non-negative number")
-        result = self.store.list(resource.qualified, namespace if resource.namespaced else None,
-                                 limit=query.limit, continue_token=query.continue_token or None,
-                                 revision=revision, predicate=pred)
+        result = self.store.list(
+            resource.qualified,
+            namespace if resource.namespaced else None,
+            limit=query.limit,
+            continue_token=query.continue_token or None,
+            revision=revision,
+            predicate=pred,
+        )
         list_meta: Obj = {"resourceVersion": str(result.revision)}
         if result.continue_token:
             list_meta["continue"] = result.continue_token
             if result.remaining is not None:
                 list_meta["remainingItemCount"] = result.remaining
-        return {"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": list_meta,
-                "items": result.items}
+        return {
+            "kind": resource.list_kind,
+            "apiVersion": resource.api_version,
+            "metadata": list_meta,
+            "items": result.items,
+        }
 
-    def watch(self, resource: Resource, namespace: str | None, query: ListQuery,
-              **kwargs: Any) -> Iterator[WatchEvent | None]:
+    def watch(
+        self, resource: Resource, namespace: str | None, query: ListQuery, **kwargs: Any
+    ) -> Iterator[WatchEvent | None]:
         """Changes after ``query.resource_version``; with "" or "0", synthetic ADDED events first.
 
         Selectors are checked now (``BadRequest``); the iterator raises ``Gone`` (410) if the start
@@ -89,8 +99,9 @@ class Registry:
         start = parse_rv(query.resource_version)
         return self._events(resource, namespace if resource.namespaced else None, start, pred, kwargs)
 
-    def _events(self, resource: Resource, ns: str | None, start: int | None, pred: Any,
-                kwargs: dict[str, Any]) -> Iterator[WatchEvent | None]:
+    def _events(
+        self, resource: Resource, ns: str | None, start: int | None, pred: Any, kwargs: dict[str, Any]
+    ) -> Iterator[WatchEvent | None]:
         if not start:
             snapshot = self.store.list(resource.qualified, ns, predicate=pred)
             for item in snapshot.items:
@@ -124,8 +135,15 @@ class Registry:
         md["resourceVersion"] = RV_PLACEHOLDER
         return self.store.create(resource.qualified, resource.key(md.get("namespace"), md["name"]), obj)
 
-    def update(self, resource: Resource, namespace: str | None, name: str, obj: Obj,
-               opts: WriteOptions, subresource: str = "") -> Obj:
+    def update(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        obj: Obj,
+        opts: WriteOptions,
+        subresource: str = "",
+    ) -> Obj:
         """Replace an object (or its status). CAS on ``metadata.resourceVersion`` when given.
 
         ``Conflict`` on a stale resourceVersion, ``NotFound`` if absent, ``Invalid`` on bad content.
@@ -137,7 +155,8 @@ class Registry:
         self._set_namespace(resource, namespace, md)
         if md.get("name", name) != name:
             raise errors.BadRequest(
-                f"the name of the object ({md.get('name')}) does not match the name on the URL ({name})")
+                f"the name of the object ({md.get('name')}) does not match the name on the URL ({name})"
+            )
         md["name"] = name
         expected = parse_rv(md.get("resourceVersion"))
         old = self.store.get(resource.qualified, key)
@@ -184,11 +203,13 @@ class Registry:
         if kind and kind != resource.kind:
             raise errors.BadRequest(
                 f"the kind of the object ({kind}) does not match the resource ({resource.plural}, "
-                f"which holds {resource.kind})")
+                f"which holds {resource.kind})"
+            )
         if api_version and api_version != resource.api_version:
             raise errors.BadRequest(
                 f"the API version of the object ({api_version}) does not match the request "
-                f"({resource.api_version})")
+                f"({resource.api_version})"
+            )
         obj["kind"], obj["apiVersion"] = resource.kind, resource.api_version
         if "metadata" in obj and not isinstance(obj["metadata"], dict):
             raise errors.BadRequest("metadata must be an object")
@@ -201,7 +222,8 @@ class Registry:
             return
         if md.get("namespace") and md["namespace"] != namespace:
             raise errors.BadRequest(
-                "the namespace of the provided object does not match the namespace sent on the request")
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         md["namespace"] = namespace
 
     def _require_live_namespace(self, namespace: str) -> None:
@@ -212,7 +234,9 @@ class Registry:
         if ns["metadata"].get("deletionTimestamp"):
             raise errors.Forbidden(
                 f"unable to create new content in namespace {namespace} because it is being terminated",
-                name=namespace, kind="namespaces")
+                name=namespace,
+                kind="namespaces",
+            )
 
 
 def _finalizers_pending(obj: Obj) -> bool:

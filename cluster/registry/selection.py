@@ -44,7 +44,7 @@ def predicate(resource: Resource, label_selector: str = "", field_selector: str 
         allowed = supported_fields(resource)
         for name in fields.fields():
             if name not in allowed:
-                raise errors.BadRequest(f'field label not supported: {name}')
+                raise errors.BadRequest(f"field label not supported: {name}")
     if labels is None and fields is None:
         return None
     names = fields.fields() if fields is not None else []

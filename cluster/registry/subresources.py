@@ -40,11 +40,14 @@ def to_scale(obj: Obj) -> Obj:
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
-        "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                     if k in md},
+        "metadata": {
+            k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md
+        },
         "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
-        "status": {"replicas": obj.get("status", {}).get("replicas", 0),
-                   "selector": selector_string(obj.get("spec", {}).get("selector"))},
+        "status": {
+            "replicas": obj.get("status", {}).get("replicas", 0),
+            "selector": selector_string(obj.get("spec", {}).get("selector")),
+        },
     }
 
 
@@ -52,16 +55,26 @@ def get_scale(registry: Registry, resource: Resource, namespace: str | None, nam
     return to_scale(registry.get(resource, namespace, name))
 
 
-def update_scale(registry: Registry, resource: Resource, namespace: str | None, name: str, scale: Obj,
-                 opts: WriteOptions) -> Obj:
+def update_scale(
+    registry: Registry, resource: Resource, namespace: str | None, name: str, scale: Obj, opts: WriteOptions
+) -> Obj:
     """Set ``spec.replicas`` of the parent from a Scale; CAS on the Scale's resourceVersion if given."""
     if not isinstance(scale, dict) or scale.get("kind", "Scale") != "Scale":
         raise errors.BadRequest("the body of a scale request must be an autoscaling/v1 Scale")
     replicas = scale.get("spec", {}).get("replicas", 0)
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-        raise errors.invalid("Scale", "autoscaling", name, [errors.Cause(
-            "FieldValueInvalid", f"Invalid value: {replicas!r}: must be greater than or equal to 0",
-            "spec.replicas")])
+        raise errors.invalid(
+            "Scale",
+            "autoscaling",
+            name,
+            [
+                errors.Cause(
+                    "FieldValueInvalid",
+                    f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                    "spec.replicas",
+                )
+            ],
+        )
     parent = copy.deepcopy(registry.get(resource, namespace, name))
     rv = scale.get("metadata", {}).get("resourceVersion")
     if rv:
@@ -75,22 +88,34 @@ def bind(registry: Registry, namespace: str, name: str, binding: Obj, opts: Writ
     target = (binding or {}).get("target") or {}
     node = target.get("name")
     if not node:
-        raise errors.invalid("Binding", "", name, [errors.Cause("FieldValueRequired", "Required value",
-                                                               "target.name")])
+        raise errors.invalid(
+            "Binding", "", name, [errors.Cause("FieldValueRequired", "Required value", "target.name")]
+        )
 
     def assign(pod: Obj) -> Obj:
         if pod.get("spec", {}).get("nodeName"):
             raise errors.Conflict(
                 f'Operation cannot be fulfilled on pods/binding "{name}": pod {name} is already assigned '
-                f'to node "{pod["spec"]["nodeName"]}"', name=name, kind="pods/binding")
+                f'to node "{pod["spec"]["nodeName"]}"',
+                name=name,
+                kind="pods/binding",
+            )
         if pod["metadata"].get("deletionTimestamp"):
-            raise errors.Conflict(f'pod {name} is being deleted, cannot be assigned to a host', name=name,
-                                  kind="pods/binding")
+            raise errors.Conflict(
+                f"pod {name} is being deleted, cannot be assigned to a host", name=name, kind="pods/binding"
+            )
         pod["spec"]["nodeName"] = node
-        conditions = [c for c in pod.setdefault("status", {}).get("conditions", [])
-                      if c.get("type") != "PodScheduled"]
-        conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                           "lastTransitionTime": meta.now()})
+        conditions = [
+            c for c in pod.setdefault("status", {}).get("conditions", []) if c.get("type") != "PodScheduled"
+        ]
+        conditions.append(
+            {
+                "type": "PodScheduled",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": meta.now(),
+            }
+        )
         pod["status"]["conditions"] = conditions
         return pod
 

@@ -39,8 +39,11 @@ def apiserver(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     port = free_port()
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, KUBEQ_STATE_PREFIX=prefix, KUBEQ_APISERVER_WORKERS="2", PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "workers.cli", "apiserver", "--port", str(port),
-                             "--redis-url", redis_url], env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "apiserver", "--port", str(port), "--redis-url", redis_url],
+        env=env,
+        cwd=ROOT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url + "/readyz", 60, proc)
@@ -58,12 +61,15 @@ def kubectl(apiserver: APIServerProcess, tmp_path_factory: pytest.TempPathFactor
     """Run the real kubectl against the server: ``kubectl("get", "pods", check=True, input=None)``."""
     cache = tmp_path_factory.mktemp("kubectl-cache")
 
-    def run(*args: str, check: bool = True, input: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, check: bool = True, input: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         cmd = ["kubectl", f"--kubeconfig={apiserver.kubeconfig}", f"--cache-dir={cache}", *args]
         result = subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=timeout)
         if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr}{result.stdout}")
+            raise AssertionError(
+                f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr}{result.stdout}"
+            )
         return result
 
     return run

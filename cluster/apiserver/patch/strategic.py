@@ -90,7 +90,9 @@ def _retain_keys(original: dict, patch: dict, where: str) -> None:
         return
     keep = patch.pop(RETAIN_KEYS)
     if not isinstance(keep, list) or not all(isinstance(k, str) for k in keep):
-        raise BadRequest(f"strategic merge patch: $retainKeys in {where or '.'} must be a list of field names")
+        raise BadRequest(
+            f"strategic merge patch: $retainKeys in {where or '.'} must be a list of field names"
+        )
     for key, value in patch.items():
         if value is not None and not key.startswith(("$", DELETE_FROM, SET_ORDER)) and key not in keep:
             raise BadRequest(
@@ -130,7 +132,9 @@ def _merge_list(original: list, patch: list, node: Node, where: str, order: Any)
         merged = _merge_keyed(original, patch, key, schema.items(node), where)
         patch = [item for item in patch if item.get(PATCH) in (None, "merge")]
         if order is not None and not all(isinstance(x, dict) and key in x for x in order):
-            raise BadRequest(f"strategic merge patch: $setElementOrder for {where} needs {key!r} in every item")
+            raise BadRequest(
+                f"strategic merge patch: $setElementOrder for {where} needs {key!r} in every item"
+            )
     wanted = patch if order is None else order
     if order is not None and any(_position(order, item, key) < 0 for item in patch):
         raise BadRequest(f"strategic merge patch: {where}: the patch list and $setElementOrder do not match")
@@ -164,7 +168,9 @@ def _merge_keyed(original: list, patch: list, key: str, item_node: Node, where: 
     for item in regular:
         if key not in item:
             raise BadRequest(f"strategic merge patch: {where}: {item} does not contain merge key {key!r}")
-        at = next((i for i, x in enumerate(merged) if isinstance(x, dict) and json_equal(x.get(key), item[key])), -1)
+        at = next(
+            (i for i, x in enumerate(merged) if isinstance(x, dict) and json_equal(x.get(key), item[key])), -1
+        )
         result = _merge_map(merged[at] if at >= 0 else {}, item, item_node, f"{where}[{key}={item[key]}]")
         if at < 0 and result is not _DELETE:
             merged.append(result)

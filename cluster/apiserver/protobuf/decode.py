@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cluster.apiserver.protobuf import wire
-from cluster.apiserver.protobuf.schema import MESSAGES, Field, message_for
+from cluster.apiserver.protobuf.schema import MESSAGES, SCALAR_KINDS, Field, message_for
 from cluster.errors import BadRequest
 
 MAGIC = b"k8s\x00"
@@ -21,7 +21,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _GO_ZERO_SECONDS = -62135596800  # 0001-01-01T00:00:00Z, Go's zero time
 _WIRE_OF = {"s": wire.LEN, "y": wire.LEN, "i": wire.VARINT, "u": wire.VARINT, "b": wire.VARINT}
 _WIRE_OF |= {"d": wire.I64, "f": wire.I32, "message": wire.LEN, "map": wire.LEN}
-_ZERO = ("", 0, False, None, {}, [])
 
 
 def decode(body: bytes) -> dict[str, Any]:
@@ -31,16 +30,13 @@ def decode(body: bytes) -> dict[str, Any]:
     body = bytes(body)
     if not body.startswith(MAGIC):
         raise BadRequest("protobuf: body does not start with the k8s\\x00 magic prefix")
-    envelope = _message(body[len(MAGIC) :], "runtime.Unknown")
-    api_version, kind = envelope.get("apiVersion", ""), envelope.get("kind", "")  # TypeMeta is inlined
-    if envelope.get("contentEncoding"):
-        raise BadRequest(f"protobuf: unsupported contentEncoding {envelope['contentEncoding']!r}")
-    raw = base64.b64decode(envelope.get("raw", ""))
-    content_type = envelope.get("contentType", "")
+    api_version, kind, raw, encoding, content_type = _unknown(body[len(MAGIC) :])
+    if encoding:
+        raise BadRequest(f"protobuf: unsupported contentEncoding {encoding!r}")
     if content_type and "protobuf" not in content_type:
         obj = _json(raw)
         if not isinstance(obj, dict):
-            raise BadRequest("protobuf: wrapped JSON is not an object")
+            raise BadRequest("protobuf: the wrapped JSON is not an object")
         return {"apiVersion": api_version, "kind": kind, **obj} if api_version or kind else obj
     if not kind:
         raise BadRequest("protobuf: the body names no kind")
@@ -48,6 +44,26 @@ def decode(body: bytes) -> dict[str, Any]:
     if name is None:
         raise BadRequest(f"protobuf: unsupported kind {kind!r} in {api_version!r}")
     return {"apiVersion": api_version, "kind": kind, **_message(raw, name)}
+
+
+def _unknown(buf: bytes) -> tuple[str, str, bytes, str, str]:
+    """``runtime.Unknown``: (apiVersion, kind, raw, contentEncoding, contentType)."""
+    strings = {"apiVersion": "", "kind": "", "contentEncoding": "", "contentType": ""}
+    raw = b""
+    names = {3: "contentEncoding", 4: "contentType"}
+    for number, wire_type, value in wire.records(buf):
+        if wire_type != wire.LEN:
+            raise BadRequest(f"protobuf: runtime.Unknown field {number} has wire type {wire_type}")
+        if number == 1:
+            for inner, inner_wire, text in wire.records(value):
+                if inner in (1, 2):
+                    field = Field("apiVersion" if inner == 1 else "kind", "s", None, False, "")
+                    strings[field.json] = _value(field, "TypeMeta", inner_wire, text)
+        elif number == 2:
+            raw = value
+        elif number in names:
+            strings[names[number]] = _scalar("s", value)
+    return strings["apiVersion"], strings["kind"], raw, strings["contentEncoding"], strings["contentType"]
 
 
 def _message(buf: bytes, name: str) -> Any:
@@ -78,11 +94,7 @@ def _message(buf: bytes, name: str) -> Any:
     result: dict[str, Any] = {}
     for key, value in out.items():
         field = seen[key]
-        if field.presence == "ptr" and not field.repeated and field.kind != "map" and value is not None:
-            pass
-        elif field.presence == "always" and field.kind in "siubdf":
-            pass
-        elif _is_zero(value):
+        if value is None or (_is_zero(value) and not _keeps_zero(field)):
             continue
         if not field.json:
             if isinstance(value, dict):
@@ -93,7 +105,16 @@ def _message(buf: bytes, name: str) -> Any:
 
 
 def _is_zero(value: Any) -> bool:
-    return any(value == z and type(value) is type(z) for z in _ZERO if z is not None) or value is None
+    """What Go's ``omitempty`` drops (plus empty objects, which the contract drops too)."""
+    return value in ("", 0, {}, [])  # False == 0 and 0.0 == 0 here, as intended
+
+
+def _keeps_zero(field: Field) -> bool:
+    """A pointer was set on purpose (``replicas: 0``, ``emptyDir: {}``); a field without omitempty
+    is always written by Go's JSON encoder."""
+    if field.repeated or field.kind == "map":
+        return False
+    return field.presence == "ptr" or (field.presence == "always" and field.kind != "message")
 
 
 def _check(field: Field, owner: str, wire_type: int, value: int | bytes) -> Any:
@@ -133,7 +154,8 @@ def _packed(field: Field, buf: bytes) -> list[Any]:
         width = 8 if field.kind == "d" else 4
         if len(buf) % width:
             raise BadRequest(f"protobuf: packed field {field.json} has a partial element")
-        return [_scalar(field.kind, int.from_bytes(buf[i : i + width], "little")) for i in range(0, len(buf), width)]
+        chunks = (buf[i : i + width] for i in range(0, len(buf), width))
+        return [_scalar(field.kind, int.from_bytes(chunk, "little")) for chunk in chunks]
     values, pos = [], 0
     while pos < len(buf):
         value, pos = wire.read_varint(buf, pos)
@@ -143,14 +165,15 @@ def _packed(field: Field, buf: bytes) -> list[Any]:
 
 def _map_entry(buf: bytes, value_type: str, owner: str) -> tuple[str, Any]:
     key, value = "", None
-    value_field = Field("value", "message" if value_type not in "siubydf" else value_type, value_type, False, "")
+    value_kind = value_type if value_type in SCALAR_KINDS else "message"
+    value_field = Field("value", value_kind, value_type, False, "")
     for number, wire_type, raw in wire.records(buf):
         if number == 1:
             key = _value(Field("key", "s", None, False, ""), owner, wire_type, raw)
         elif number == 2:
             value = _value(value_field, owner, wire_type, raw)
     if value is None:
-        value = "" if value_type in "sy" else {} if value_field.kind == "message" else 0
+        value = "" if value_kind in "sy" else {} if value_kind == "message" else 0
     return key, value
 
 
@@ -186,14 +209,13 @@ def _time(buf: bytes, micro: bool = False) -> str | None:
 
 
 def _int_or_string(buf: bytes) -> int | str:
-    kind, int_val, str_val = 0, 0, ""
+    """``type`` (1: 0 int, 1 string), ``intVal`` (2), ``strVal`` (3) -> the int or the string."""
+    parts: dict[int, Any] = {1: 0, 2: 0, 3: ""}
     for number, wire_type, raw in wire.records(buf):
-        if number in (1, 2):
-            value = _value(Field("intOrString", "i", None, False, ""), "IntOrString", wire_type, raw)
-            kind, int_val = (value, int_val) if number == 1 else (kind, value)
-        elif number == 3:
-            str_val = _value(Field("strVal", "s", None, False, ""), "IntOrString", wire_type, raw)
-    return str_val if kind == 1 else int_val
+        if number in parts:
+            field = Field("intOrString", "s" if number == 3 else "i", None, False, "")
+            parts[number] = _value(field, "IntOrString", wire_type, raw)
+    return parts[3] if parts[1] == 1 else parts[2]
 
 
 def _json(raw: bytes) -> Any:
@@ -251,4 +273,4 @@ _SPECIAL = {
 
 def _repeated_strings(buf: bytes) -> list[str]:
     field = Field("items", "s", None, True, "")
-    return [_value(field, "list", wire_type, raw) for number, wire_type, raw in wire.records(buf) if number == 1]
+    return [_value(field, "list", kind, raw) for number, kind, raw in wire.records(buf) if number == 1]

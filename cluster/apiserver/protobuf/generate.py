@@ -145,7 +145,11 @@ def go_structs(binary: bytes) -> dict[str, dict[int, tuple[str, bool, int]]]:
                 parts = js.group(1).split(",") if js else ["-"]
                 if parts[0] == "" and "inline" not in parts:
                     parts[0] = "-"  # no JSON name: the proto name is used
-                fields[int(proto.group(1))] = (parts[0], "omitempty" in parts, ro[words[w + 1] - base + 23] & 0x1F)
+                fields[int(proto.group(1))] = (
+                    parts[0],
+                    "omitempty" in parts,
+                    ro[words[w + 1] - base + 23] & 0x1F,
+                )
             if not fields:
                 continue
             type_name, _ = name_at(struct.unpack_from("<i", ro, type_off + 40)[0])

@@ -59,7 +59,7 @@ def records(buf: bytes) -> Iterator[Record]:
             raise BadRequest(f"protobuf: unsupported wire type {wire} for field {number}")
 
 
-def signed(value: int, bits: int = 64) -> int:
+def signed(value: int) -> int:
     """Reinterpret a two's-complement varint as a signed integer (int32 negatives use 64 bits)."""
     return value - (1 << 64) if value >= 1 << 63 else value
 
