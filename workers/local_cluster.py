@@ -11,6 +11,7 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
+from cluster.processes import die_with_parent
 from cluster.settings import Settings
 from cluster.store import start_embedded
 
@@ -71,7 +72,7 @@ def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 
 def start_component(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     """A kubeq subcommand as a child process of this one."""
-    return subprocess.Popen([sys.executable, "-m", "workers.cli", *args], env=env)
+    return subprocess.Popen([sys.executable, "-m", "workers.cli", *args], env=env, preexec_fn=die_with_parent)
 
 
 def up(settings: Settings, ready_timeout: float = 60.0) -> int:

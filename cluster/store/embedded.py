@@ -16,6 +16,8 @@ from types import TracebackType
 
 import redis
 
+from cluster.processes import die_with_parent
+
 SETTINGS = {
     "appendonly": "yes",
     "appendfsync": "everysec",
@@ -97,7 +99,11 @@ def start_embedded(data_dir: str, port: int = 0, timeout: float = 10.0) -> Embed
     for name, value in SETTINGS.items():
         args += [f"--{name}", value]
     process = subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=die_with_parent,
     )
     server = EmbeddedRedis(process, port, data_dir)
     client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.5, socket_timeout=2)

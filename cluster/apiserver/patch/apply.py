@@ -52,13 +52,14 @@ def server_side_apply(
     if live and not managers and live_paths:
         first = {p for p, (kind, _) in live_paths.items() if kind in (fieldpath.LEAF, fieldpath.ITEM)}
         managers.append(Manager("before-first-apply", "Update", api_version, "", now, first))
-    applied_set = {p for p, (kind, _) in paths_of(config, node, strict=True).items() if kind in _OWNABLE}
+    config_paths = paths_of(config, node, strict=True)
+    applied_set = {p for p, (kind, _) in config_paths.items() if kind in _OWNABLE}
 
     merged = merge(base, config, node)
     actor = find(managers, Manager(manager, "Apply", api_version, subresource))
     last_set, actor.fields = actor.fields, applied_set
     owned = set().union(*(m.fields for m in managers))
-    _prune(merged, node, last_set - owned, owned)
+    _prune(merged, node, last_set - owned, owned, set(config_paths))
 
     modified, added, removed = fieldpath.compare(live_paths, paths_of(merged, node))
     conflicts = [(m, p) for m in managers if m is not actor for p in sorted(m.fields & (modified | added))]
@@ -164,9 +165,9 @@ def _merge_items(live: list, left: list[str], config: list, right: list[str], no
     return out
 
 
-def _prune(obj: dict, node: Node, drop: set[Path], owned: set[Path]) -> None:
+def _prune(obj: dict, node: Node, drop: set[Path], owned: set[Path], applied: set[Path]) -> None:
     """Remove the paths in ``drop`` from ``obj`` unless something below them is still owned;
-    maps and lists left empty by the removal go too unless owned themselves."""
+    maps and lists left empty by the removal go too unless owned or in the configuration."""
     for path in sorted(drop, key=len, reverse=True):
         if any(p[: len(path)] == path for p in owned):
             continue
@@ -176,7 +177,13 @@ def _prune(obj: dict, node: Node, drop: set[Path], owned: set[Path]) -> None:
         for depth in range(len(path) - 1, 0, -1):
             parent = path[:depth]
             value = _locate(obj, node, parent)
-            if value is None or value or parent in owned or parent[-1].startswith(("k:", "v:")):
+            if (
+                value is None
+                or value
+                or parent in owned
+                or parent in applied
+                or parent[-1][:2] in ("k:", "v:")
+            ):
                 break
             _remove(obj, node, parent)
 

@@ -1,0 +1,128 @@
+"""``kubeq up``: a newcomer's local cluster starts, serves kubectl, and stops leaving nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.e2e.conftest import ROOT, free_port
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{pid}: {cmdline}")
+    return found
+
+
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    raise AssertionError(f"no {needle!r} in output: {''.join(lines)}")
+
+
+def test_up_serves_kubectl_and_stops_cleanly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "kubeq-data"
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("KUBEQ_REDIS_URL", None)  # the embedded Redis is the default
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "up", "--data-dir", str(data_dir), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        output = "".join(_wait_for_line(proc, "ready", 60))
+        assert f"http://127.0.0.1:{port}" in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz") as resp:
+            assert resp.read() == b"ok"
+        kubeconfig = data_dir / "kubeconfig"
+        assert kubeconfig.exists()
+        result = subprocess.run(
+            [
+                "kubectl",
+                f"--kubeconfig={kubeconfig}",
+                f"--cache-dir={tmp_path / 'c'}",
+                "get",
+                "namespaces",
+                "-o",
+                "name",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        assert set(result.stdout.split()) >= {
+            "namespace/default",
+            "namespace/kube-system",
+            "namespace/kube-public",
+            "namespace/kube-node-lease",
+        }
+        assert _processes_mentioning(str(data_dir)), "the embedded Redis should run under the data dir"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+    assert code == 0
+    time.sleep(0.5)
+    assert _processes_mentioning(str(data_dir)) == []
+    assert _processes_mentioning(f"--port {port}") == []
+
+
+def test_up_keeps_state_across_restarts(tmp_path: Path) -> None:
+    """Objects written before a stop are there after the next ``kubeq up`` (AOF on the data dir)."""
+    data_dir = tmp_path / "kubeq-data"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("KUBEQ_REDIS_URL", None)
+    for round_ in range(2):
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "up", "--data-dir", str(data_dir), "--port", str(port)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+        try:
+            _wait_for_line(proc, "ready", 60)
+            kube = ["kubectl", f"--kubeconfig={data_dir / 'kubeconfig'}", f"--cache-dir={tmp_path / 'c'}"]
+            if round_ == 0:
+                subprocess.run(
+                    [*kube, "create", "configmap", "kept", "--from-literal=a=1"],
+                    check=True,
+                    capture_output=True,
+                    timeout=30,
+                )
+            else:
+                out = subprocess.run(
+                    [*kube, "get", "configmap", "kept", "-o", "jsonpath={.data.a}"],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
+                assert out.stdout == "1", out.stderr
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0
