@@ -336,3 +336,15 @@ def test_fields_v1_round_trip_and_display() -> None:
     assert path_string(("f:metadata", "f:finalizers", 'v:"x"')) == '.metadata.finalizers[="x"]'
     with pytest.raises(ValueError):
         decode({"bogus": {}})
+
+
+def test_list_order_follows_the_configuration_and_reapply_is_a_no_op() -> None:
+    ab = [{"name": "a", "image": "1"}, {"name": "b", "image": "2"}]
+    live = stored(apply(None, config(containers=ab)))
+    out = apply(live, config(containers=list(reversed(ab))))
+    assert [c["name"] for c in out["spec"]["template"]["spec"]["containers"]] == ["b", "a"]
+    empty_labels = config()
+    empty_labels["metadata"]["labels"] = {}
+    once = apply(live, empty_labels)
+    assert once["metadata"]["labels"] == {}
+    assert apply(stored(once), empty_labels) == stored(once)

@@ -10,7 +10,7 @@ from cluster import errors
 from cluster.api.printers import table
 from cluster.apiserver import codecs, patching, watching
 from cluster.apiserver.patch import record_update_manager
-from cluster.apiserver.requests import RequestInfo, parse_bool, parse_int
+from cluster.apiserver.requests import RequestInfo, parse_bool, parse_duration, parse_int
 from cluster.registry import (
     DeleteOptions,
     ListQuery,
@@ -116,6 +116,9 @@ def watch(req: Request) -> Reply:
     if i.name:  # /watch/namespaces/ns/pods/name
         query.field_selector = ",".join(filter(None, [query.field_selector, f"metadata.name={i.name}"]))
     timeout = parse_int(req.q.get("timeoutSeconds"), "timeoutSeconds")
+    request_timeout = parse_duration(req.q.get("timeout"), "timeout")
+    if request_timeout:  # the whole request's limit (kubectl --request-timeout) bounds the watch too
+        timeout = min(timeout or request_timeout, request_timeout)
     bookmarks = parse_bool(req.q.get("allowWatchBookmarks"), "allowWatchBookmarks")
     render = None
     if codecs.table_request(req.accept):
@@ -163,7 +166,7 @@ def update(req: Request) -> Reply:
     opts = req.write_options()
     obj = codecs.decode_object(req.content_type, req.read_body())
     if i.subresource == "scale":
-        return Reply(200, subresources.update_scale(req.registry, i.resource, i.namespace, i.name, obj, opts))
+        return Reply(200, patching.write_scale(req.registry, i.resource, i.namespace, i.name, obj, opts))
     if i.subresource not in ("", "status", "finalize"):
         raise errors.MethodNotAllowed(f"PUT is not supported on {i.resource.plural}/{i.subresource}")
     if opts.field_manager and isinstance(obj, dict):

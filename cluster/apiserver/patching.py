@@ -34,11 +34,30 @@ def _read(registry: Registry, resource: Resource, ns: str | None, name: str, sub
     return registry.get(resource, ns, name)
 
 
+def write_scale(
+    registry: Registry, resource: Resource, ns: str | None, name: str, scale: Obj, opts: WriteOptions
+) -> Obj:
+    """Apply a Scale to its parent, recording the field manager as Kubernetes does (subresource scale)."""
+    old, new = subresources.scaled(registry, resource, ns, name, scale)
+    if opts.field_manager:
+        record_update_manager(
+            old,
+            new,
+            opts.field_manager,
+            "Update",
+            meta.now(),
+            resource.api_version,
+            resource.schema,
+            subresource="scale",
+        )
+    return subresources.to_scale(registry.update(resource, ns, name, new, opts))
+
+
 def _write(
     registry: Registry, resource: Resource, ns: str | None, name: str, sub: str, obj: Obj, opts: WriteOptions
 ) -> Obj:
     if sub == "scale":
-        return subresources.update_scale(registry, resource, ns, name, obj, opts)
+        return write_scale(registry, resource, ns, name, obj, opts)
     return registry.update(resource, ns, name, obj, opts, sub)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
@@ -33,6 +34,20 @@ def parse_int(value: str | None, name: str, default: int = 0) -> int:
         raise errors.BadRequest(f'invalid value for "{name}": "{value}" is not an integer') from None
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def parse_duration(value: str | None, name: str) -> float | None:
+    """A Go duration (``2s``, ``1m30s``) in seconds, None when empty; ``BadRequest`` otherwise."""
+    if not value:
+        return None
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise errors.BadRequest(f'invalid value for "{name}": "{value}" is not a duration')
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
 @dataclass
 class RequestInfo:
     """A resource request: ``GET /apis/apps/v1/namespaces/ns/deployments/web/scale``."""
@@ -57,6 +72,10 @@ class RequestInfo:
             return "list"
         if m == "POST":
             return "create"
+        if m in ("PUT", "PATCH") and not self.name:  # a collection cannot be replaced or patched
+            raise errors.MethodNotAllowed(
+                f"the server does not allow this method on the requested resource ({m} on a collection)"
+            )
         if m == "PUT":
             return "update"
         if m == "PATCH":

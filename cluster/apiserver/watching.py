@@ -26,7 +26,7 @@ def stream(
     resource: Resource,
     namespace: str | None,
     query: ListQuery,
-    timeout_seconds: int | None,
+    timeout_seconds: float | None,
     bookmarks: bool,
     heartbeat: float,
     render: Callable[[Obj, bool], Obj] | None = None,
@@ -46,7 +46,9 @@ def stream(
     last_sent = time.monotonic()
     first = True
     events = registry.watch(resource, namespace, query, heartbeat=heartbeat)
+    yield b""  # sends the response headers now: clients wait for them before the first event
     try:
+        yield b""  # the server sends the status line and headers now, before the first event
         while True:
             try:
                 event = next(events)

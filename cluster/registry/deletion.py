@@ -50,6 +50,8 @@ class DeleteOptions:
         except (TypeError, ValueError):
             raise errors.BadRequest(f"gracePeriodSeconds must be an integer, not {grace!r}") from None
         dry = body.get("dryRun") or ([query["dryRun"]] if query.get("dryRun") else [])
+        if not isinstance(dry, list) or any(d != "All" for d in dry):
+            raise errors.BadRequest(f'dryRun: Unsupported value: {dry!r}: supported values: "All"')
         return cls(policy, grace, pre.get("uid"), pre.get("resourceVersion"), "All" in dry)
 
 

@@ -55,10 +55,13 @@ def get_scale(registry: Registry, resource: Resource, namespace: str | None, nam
     return to_scale(registry.get(resource, namespace, name))
 
 
-def update_scale(
-    registry: Registry, resource: Resource, namespace: str | None, name: str, scale: Obj, opts: WriteOptions
-) -> Obj:
-    """Set ``spec.replicas`` of the parent from a Scale; CAS on the Scale's resourceVersion if given."""
+def scaled(
+    registry: Registry, resource: Resource, namespace: str | None, name: str, scale: Obj
+) -> tuple[Obj, Obj]:
+    """``(parent, parent with the Scale's replicas)``; CAS on the Scale's resourceVersion if given.
+
+    ``BadRequest`` if the body is not a Scale, ``Invalid`` for negative replicas.
+    """
     if not isinstance(scale, dict) or scale.get("kind", "Scale") != "Scale":
         raise errors.BadRequest("the body of a scale request must be an autoscaling/v1 Scale")
     replicas = scale.get("spec", {}).get("replicas", 0)
@@ -75,12 +78,13 @@ def update_scale(
                 )
             ],
         )
-    parent = copy.deepcopy(registry.get(resource, namespace, name))
+    parent = registry.get(resource, namespace, name)
+    new = copy.deepcopy(parent)
     rv = scale.get("metadata", {}).get("resourceVersion")
     if rv:
-        parent["metadata"]["resourceVersion"] = rv
-    parent.setdefault("spec", {})["replicas"] = replicas
-    return to_scale(registry.update(resource, namespace, name, parent, opts))
+        new["metadata"]["resourceVersion"] = rv
+    new.setdefault("spec", {})["replicas"] = replicas
+    return parent, new
 
 
 def bind(registry: Registry, namespace: str, name: str, binding: Obj, opts: WriteOptions) -> Obj:

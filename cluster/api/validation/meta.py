@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cluster.api.validation import names
-from cluster.api.validation.errors import as_dict, as_list, immutable, invalid, required, too_long
+from cluster.api.validation.errors import as_dict, as_list, forbidden, immutable, invalid, required, too_long
 from cluster.errors import Cause
 
 NameRule = Callable[[str], list[str]]
@@ -80,6 +80,11 @@ def validate_meta_update(meta: Any, old_meta: Any, path: str = "metadata") -> li
     for key in ("name", "namespace", "uid"):
         if old_meta.get(key) and meta.get(key) != old_meta.get(key):
             out.append(immutable(f"{path}.{key}", meta.get(key)))
+    if old_meta.get("deletionTimestamp"):
+        added = set(as_list(meta.get("finalizers"))) - set(as_list(old_meta.get("finalizers")))
+        if added:
+            detail = "no new finalizers can be added if the object is being deleted"
+            out.append(forbidden(f"{path}.finalizers", f"{detail}, found new finalizers {sorted(added)}"))
     return out
 
 
