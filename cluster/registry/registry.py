@@ -21,6 +21,7 @@ from cluster.registry.selection import predicate
 from cluster.store import RV_PLACEHOLDER, Store, WatchEvent
 
 Obj = dict[str, Any]
+_UNCONDITIONAL_RETRIES = 10
 
 
 @dataclass
@@ -159,12 +160,20 @@ class Registry:
             )
         md["name"] = name
         expected = parse_rv(md.get("resourceVersion"))
-        old = self.store.get(resource.qualified, key)
-        if expected is not None and str(expected) != old["metadata"]["resourceVersion"]:
-            raise errors.conflict(resource.qualified, name, current=old)
-        new = self._next_version(resource, old, obj, subresource)
-        default_and_validate(resource, new, old)
-        return self._write(resource, key, new, old, opts)
+        for attempt in range(_UNCONDITIONAL_RETRIES):
+            old = self.store.get(resource.qualified, key)
+            if expected is not None and str(expected) != old["metadata"]["resourceVersion"]:
+                raise errors.conflict(resource.qualified, name, current=old)
+            new = self._next_version(resource, old, obj, subresource)
+            default_and_validate(resource, new, old)
+            try:
+                return self._write(resource, key, new, old, opts)
+            except errors.Conflict:
+                # An update without a resourceVersion is unconditional: a concurrent write only
+                # means reading again. One that named a version has lost the race for real.
+                if expected is not None or attempt == _UNCONDITIONAL_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def _next_version(self, resource: Resource, old: Obj, obj: Obj, subresource: str) -> Obj:
         if subresource == "status":
