@@ -233,6 +233,7 @@ def test_v2_uses_definitions_refs_only() -> None:
 
 def test_documents_pass_an_openapi_validator() -> None:
     import openapi_spec_validator as validator
+
     for group, version in {(r.group, r.version) for r in RESOURCES}:
         validator.validate(openapi.openapi_v3(group, version))
     validator.validate(openapi.openapi_v2())
@@ -417,6 +418,7 @@ def test_kubectl_apply_with_validation_accepts_the_documents(kube) -> None:
 
 def test_python_client_reads_discovery(kube) -> None:
     from kubernetes import client, dynamic
+
     config = client.Configuration()
     config.host = kube.url
     with client.ApiClient(config) as api:

@@ -231,6 +231,9 @@ def _secret(obj: dict) -> None:
 def _namespace(obj: dict) -> None:
     _set(_child(obj, "status"), "phase", "Active")
     _set(_child(obj, "spec"), "finalizers", ["kubernetes"])
+    name = _child(obj, "metadata").get("name")
+    if isinstance(name, str) and name:  # always holds the name, as in Kubernetes 1.22+
+        _child(_child(obj, "metadata"), "labels")["kubernetes.io/metadata.name"] = name
 
 
 def _endpoints(obj: dict) -> None:

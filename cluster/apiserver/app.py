@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -79,7 +80,7 @@ class APIServer:
         resource: str,
     ) -> list[bytes]:
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
-        headers += [("Warning", '299 - "' + w.replace('"', '\\"') + '"') for w in warnings]
+        headers += [("Warning", '299 - "' + _header_text(w) + '"') for w in warnings]
         start_response(f"{code} {_REASONS.get(code, 'Unknown')}", headers)
         metrics.observe(verb, resource, code, time.perf_counter() - started)
         return [body]
@@ -104,6 +105,14 @@ class APIServer:
 
 
 _HEALTH = {"/healthz", "/livez", "/readyz"}
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def _header_text(text: str) -> str:
+    """``text`` safe inside a quoted header value: quotes escaped, anything but printable ASCII as
+    a backslash escape (a header may carry neither control characters nor non-Latin-1 text)."""
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 @functools.lru_cache(maxsize=256)

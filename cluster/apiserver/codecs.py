@@ -10,6 +10,7 @@ import yaml
 from cluster import errors
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's request body limit
+MAX_DEPTH = 100  # nesting of maps and lists in a body; real objects stay far below
 JSON = "application/json"
 YAML = "application/yaml"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
@@ -58,6 +59,8 @@ def _loads_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.BadRequest(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise errors.BadRequest(f"the request body nests deeper than {MAX_DEPTH} levels") from None
 
 
 def _loads_yaml(body: bytes) -> Any:
@@ -65,6 +68,8 @@ def _loads_yaml(body: bytes) -> Any:
         docs = list(yaml.load_all(body.decode("utf-8"), Loader=_Loader))  # noqa: S506 - safe loader subclass
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise errors.BadRequest(f"the request body is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise errors.BadRequest(f"the request body nests deeper than {MAX_DEPTH} levels") from None
     docs = [d for d in docs if d is not None]
     if len(docs) != 1:
         raise errors.BadRequest("the request body must hold exactly one YAML document")
@@ -87,10 +92,30 @@ def decode(content_type: str | None, body: bytes, allowed: tuple[str, ...] = BOD
     if kind == PROTOBUF:
         from cluster.apiserver.protobuf import decode as decode_protobuf
 
-        return decode_protobuf(body)
+        return _shallow(decode_protobuf(body), len(body))
     if kind in (YAML, APPLY_PATCH):
-        return _loads_yaml(body)
-    return _loads_json(body)
+        return _shallow(_loads_yaml(body), len(body))
+    return _shallow(_loads_json(body), len(body))
+
+
+def _shallow(doc: Any, size: int) -> Any:
+    """``doc`` if it nests at most ``MAX_DEPTH`` levels (later steps recurse) and holds no more maps
+    and lists than a ``size``-byte body can spell out (YAML aliases can expand without bound);
+    ``BadRequest`` otherwise."""
+    level, depth, budget = [doc], 0, size + 100
+    while level:
+        depth += 1
+        budget -= len(level)
+        if depth > MAX_DEPTH:
+            raise errors.BadRequest(f"the request body nests deeper than {MAX_DEPTH} levels")
+        if budget < 0:
+            raise errors.BadRequest("the request body expands to too many objects (YAML aliases?)")
+        nxt: list[Any] = []
+        for node in level:
+            values = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+            nxt.extend(v for v in values if isinstance(v, dict | list))
+        level = nxt
+    return doc
 
 
 def decode_object(content_type: str | None, body: bytes) -> dict[str, Any]:

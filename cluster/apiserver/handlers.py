@@ -18,10 +18,12 @@ from cluster.registry import (
     WriteOptions,
     delete,
     meta,
+    parse_rv,
     returns_object,
     subresources,
     success_status,
 )
+from cluster.registry.selection import predicate
 
 Obj = dict[str, Any]
 _FIELD_VALIDATION = ("Strict", "Warn", "Ignore")
@@ -73,6 +75,22 @@ class Request:
         )
 
     def list_query(self) -> ListQuery:
+        """The list/watch options; ``Invalid`` (422, kind ListOptions) for a bad resourceVersionMatch."""
+        match = self.q.get("resourceVersionMatch", "") if self.info.verb != "watch" else ""
+        if match and match not in ("Exact", "NotOlderThan"):
+            cause = errors.Cause(
+                "FieldValueNotSupported",
+                f'Unsupported value: "{match}": supported values: "Exact", "NotOlderThan"',
+                "resourceVersionMatch",
+            )
+            raise errors.invalid("ListOptions", "meta.k8s.io", "", [cause])
+        if match and not self.q.get("resourceVersion"):
+            cause = errors.Cause(
+                "FieldValueForbidden",
+                "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+                "resourceVersionMatch",
+            )
+            raise errors.invalid("ListOptions", "meta.k8s.io", "", [cause])
         return ListQuery(
             label_selector=self.q.get("labelSelector", ""),
             field_selector=self.q.get("fieldSelector", ""),
@@ -130,6 +148,9 @@ def watch(req: Request) -> Reply:
                 out["columnDefinitions"] = []
             return out
 
+    # bad selectors or resourceVersion: a 400 now, not an error after the 200 headers went out
+    predicate(i.resource, query.label_selector, query.field_selector)
+    parse_rv(query.resource_version)
     body = watching.stream(
         req.registry, i.resource, i.namespace, query, timeout, bookmarks, req.heartbeat, render
     )
@@ -175,7 +196,14 @@ def update(req: Request) -> Reply:
         except errors.NotFound:
             old = None
         record_update_manager(
-            old, obj, opts.field_manager, "Update", meta.now(), i.resource.api_version, i.resource.schema
+            old,
+            obj,
+            opts.field_manager,
+            "Update",
+            meta.now(),
+            i.resource.api_version,
+            i.resource.schema,
+            subresource=i.subresource if i.subresource == "status" else "",
         )
     updated = req.registry.update(i.resource, i.namespace, i.name, obj, opts, i.subresource)
     return Reply(200, updated, warnings=opts.warnings)

@@ -61,7 +61,10 @@ def _write(
     return registry.update(resource, ns, name, obj, opts, sub)
 
 
-def _patched(kind: str, current: Obj, patch: Any, schema: str, opts: WriteOptions, api_version: str) -> Obj:
+def _patched(
+    kind: str, current: Obj, patch: Any, schema: str, opts: WriteOptions, api_version: str, sub: str = ""
+) -> Obj:
+    """``current`` with the patch applied; an apply or update on ``/status`` is recorded as such."""
     if kind == codecs.JSON_PATCH:
         if not isinstance(patch, list):
             raise errors.BadRequest("a json patch must be a list of operations")
@@ -72,7 +75,9 @@ def _patched(kind: str, current: Obj, patch: Any, schema: str, opts: WriteOption
         return apply_merge_patch(current, patch)
     if kind == codecs.STRATEGIC_PATCH:
         return apply_strategic_merge_patch(current, patch, schema)
-    return server_side_apply(current, patch, schema, opts.field_manager, opts.force, meta.now(), api_version)
+    return server_side_apply(
+        current, patch, schema, opts.field_manager, opts.force, meta.now(), api_version, subresource=sub
+    )
 
 
 def patch(
@@ -101,6 +106,8 @@ def patch(
         raise errors.BadRequest("PATCH, application/apply-patch+yaml requests require fieldManager to be set")
     schema = schema_name(resource, sub)
     api_version = resource.api_version
+    if isinstance(patch_body, dict) and not isinstance(patch_body.get("metadata") or {}, dict):
+        raise errors.BadRequest("metadata in the patch must be an object")
     pinned = isinstance(patch_body, dict) and bool((patch_body.get("metadata") or {}).get("resourceVersion"))
     for attempt in range(_RETRIES):
         try:
@@ -111,16 +118,31 @@ def patch(
             created = server_side_apply(
                 None, patch_body, schema, opts.field_manager, opts.force, meta.now(), api_version
             )
-            created.setdefault("metadata", {})["name"] = created.get("metadata", {}).get("name") or name
+            md = created.setdefault("metadata", {})
+            if not isinstance(md, dict):
+                raise errors.BadRequest("metadata must be an object") from None
+            if md.get("name") and md["name"] != name:
+                raise errors.BadRequest(
+                    f"the name of the object ({md['name']}) does not match the name on the URL ({name})"
+                ) from None
+            md["name"] = name
             return registry.create(resource, ns, created, opts), True
-        new = _patched(kind, current, patch_body, schema, opts, api_version)
+        status_sub = "status" if sub == "status" else ""
+        new = _patched(kind, current, patch_body, schema, opts, api_version, status_sub)
         if not isinstance(new, dict):
             raise errors.BadRequest("the patched object is not a JSON object")
         if not pinned:
             new.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         if kind != codecs.APPLY_PATCH and opts.field_manager and sub != "scale":
             record_update_manager(
-                copy.deepcopy(current), new, opts.field_manager, "Update", meta.now(), api_version, schema
+                copy.deepcopy(current),
+                new,
+                opts.field_manager,
+                "Update",
+                meta.now(),
+                api_version,
+                schema,
+                subresource=status_sub,
             )
         try:
             return _write(registry, resource, ns, name, sub, new, opts), False

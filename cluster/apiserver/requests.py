@@ -29,9 +29,12 @@ def parse_int(value: str | None, name: str, default: int = 0) -> int:
     if value in (None, ""):
         return default
     try:
-        return int(value)  # type: ignore[arg-type]
+        number = int(value)  # type: ignore[arg-type]
     except ValueError:
         raise errors.BadRequest(f'invalid value for "{name}": "{value}" is not an integer') from None
+    if not -(2**63) <= number < 2**63:  # Kubernetes reads these as int64
+        raise errors.BadRequest(f'invalid value for "{name}": "{value}" is out of range')
+    return number
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")

@@ -48,7 +48,6 @@ def stream(
     events = registry.watch(resource, namespace, query, heartbeat=heartbeat)
     yield b""  # sends the response headers now: clients wait for them before the first event
     try:
-        yield b""  # the server sends the status line and headers now, before the first event
         while True:
             try:
                 event = next(events)

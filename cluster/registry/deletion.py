@@ -36,6 +36,8 @@ class DeleteOptions:
         if not isinstance(body, dict):
             raise errors.BadRequest("DeleteOptions must be an object")
         pre = body.get("preconditions") or {}
+        if not isinstance(pre, dict):
+            raise errors.BadRequest("DeleteOptions.preconditions must be an object")
         policy = body.get("propagationPolicy") or query.get("propagationPolicy")
         if body.get("orphanDependents") is True or query.get("orphanDependents") == "true":
             policy = policy or "Orphan"

@@ -76,6 +76,8 @@ def status_only(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
         out.pop("status", None)
     if "resourceVersion" in new.get("metadata", {}):
         out["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"]
+    if new.get("metadata", {}).get("managedFields"):  # the writer's entry (subresource status)
+        out["metadata"]["managedFields"] = copy.deepcopy(new["metadata"]["managedFields"])
     return out
 
 

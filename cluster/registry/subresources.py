@@ -90,6 +90,8 @@ def scaled(
 def bind(registry: Registry, namespace: str, name: str, binding: Obj, opts: WriteOptions) -> Obj:
     """Assign a pod to a node (``pods/binding``); ``Conflict`` if it is already assigned."""
     target = (binding or {}).get("target") or {}
+    if not isinstance(target, dict) or not isinstance(target.get("name", ""), str):
+        raise errors.BadRequest("Binding.target must be an object reference with a string name")
     node = target.get("name")
     if not node:
         raise errors.invalid(

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import redis
 
-from cluster.store import Store, start_embedded
+from cluster.store import start_embedded
 from cluster.store.embedded import free_port
 from ops.bench import workload
+from ops.bench.direct import run_direct
 from ops.bench.harness import CpuMeter, Result, children_of
 from workers.local_cluster import stop_process, wait_ready
 
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).resolve().parent / "results"
 VERBS = ("create", "get", "list", "update", "watch")
 LOADGEN = "threads (one keep-alive http.client connection each) in one process"
+DIRECT_LOADGEN = "min(N, cpu count) processes with threads inside (one process is GIL-bound)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,9 +108,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, object]:
         base_url, pid = stack.enter_context(apiserver(redis_url, prefix, args.workers))
         sizes = workload.prepare(base_url, max(levels))
         meter = CpuMeter({"apiserver": lambda: children_of(pid)}, {"redis": _redis_cpu(admin)})
-        store = Store.from_url(redis_url, f"{prefix}-direct")
-        stack.callback(store.client.close)
-        context = _context(args, levels, redis_desc, version, sizes)
+        store_prefix = f"{prefix}-direct"
+        context = _context(args, levels, base_url, redis_desc, version, sizes)
         print(_header(context), flush=True)
         api: dict[str, list[Result]] = {verb: [] for verb in VERBS}
         direct: dict[str, list[Result]] = {"create": [], "update": []}
@@ -119,8 +120,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, object]:
             api["list"].append(workload.http_list(base_url, n, s, meter))
             api["update"].append(workload.http_update(base_url, n, s, meter))
             api["watch"].append(workload.watch_delivery(base_url, n, s, meter))
-            direct["create"].append(workload.store_create(store, n, s, meter, f"{run}-{n}"))
-            direct["update"].append(workload.store_update(store, n, s, meter))
+            for verb in direct:
+                direct[verb].append(run_direct(verb, redis_url, store_prefix, n, s, meter, f"{run}-{n}"))
             print(f"  ... {n} client(s) done", file=sys.stderr, flush=True)
     print(render(api, direct), flush=True)
     return {
@@ -128,14 +129,21 @@ def benchmark(args: argparse.Namespace) -> dict[str, object]:
         "api": {verb: [r.summary() for r in results] for verb, results in api.items()},
         "direct_store": {verb: [r.summary() for r in results] for verb, results in direct.items()},
         "ratio_api_to_direct": {
-            verb: {str(a.clients): round(_ratio(a, d), 3) for a, d in zip(api[verb], direct[verb], strict=True)}
+            verb: {
+                str(a.clients): round(_ratio(a, d), 3) for a, d in zip(api[verb], direct[verb], strict=True)
+            }
             for verb in direct
         },
     }
 
 
 def _context(
-    args: argparse.Namespace, levels: list[int], redis_desc: str, version: str, sizes: dict[str, int]
+    args: argparse.Namespace,
+    levels: list[int],
+    base_url: str,
+    redis_desc: str,
+    version: str,
+    sizes: dict[str, int],
 ) -> dict[str, object]:
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -143,9 +151,11 @@ def _context(
         "machine": platform.machine(),
         "system": f"{platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "peer": f"kubeq apiserver ({args.workers} gunicorn gevent workers) on 127.0.0.1, same machine",
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "peer": f"kubeq apiserver at {base_url} ({args.workers} gunicorn gevent workers), same machine",
         "redis": f"{redis_desc}, version {version}",
         "load_generator": LOADGEN,
+        "direct_store_load_generator": DIRECT_LOADGEN,
         "clients": levels,
         "seconds_per_verb": args.seconds,
         "configmap_value_bytes": workload.VALUE_BYTES,
@@ -159,7 +169,8 @@ def _header(c: dict[str, object]) -> str:
     return "\n".join(
         [
             "kubeq API benchmark",
-            f"machine: {c['cpus']} CPUs ({c['machine']}, {c['system']}), {c['python']}",
+            f"machine: {c['cpus']} CPUs ({c['machine']}, {c['system']}), {c['python']}, "
+            f"load average at start {c['load_average_at_start']}",
             f"peer: {c['peer']}; {c['redis']}",
             f"load generator: {c['load_generator']}, same machine",
             f"sizes: configmap with one {c['configmap_value_bytes']}-byte value ({c['object_bytes']} B as JSON); "
@@ -167,7 +178,8 @@ def _header(c: dict[str, object]) -> str:
             f"({c['list_response_bytes']} B per response)",
             f"{c['seconds_per_verb']} s per verb per level; closed loop (each client waits for its reply)",
             "watch: N clients update (PUT+CAS), one watcher; latency = write response -> event arrival",
-            "ceiling: the same create/update Lua scripts via cluster.store.Store, threads, no HTTP",
+            "ceiling: the same create/update Lua scripts via cluster.store.Store, no HTTP; clients in "
+            + str(c["direct_store_load_generator"]),
         ]
     )
 
@@ -182,7 +194,9 @@ def _cpu(r: Result) -> str:
 
 def render(api: dict[str, list[Result]], direct: dict[str, list[Result]]) -> str:
     """The tables: one per API verb, then the direct-store ceiling with our ratio to it."""
-    head = f"{'clients':>7} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}  cpu% loadgen/apiserver/redis"
+    head = (
+        f"{'clients':>7} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}  cpu% loadgen/apiserver/redis"
+    )
     titles = {
         "create": "create (POST configmaps)",
         "get": "get (GET one configmap)",

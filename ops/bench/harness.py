@@ -59,15 +59,32 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_clients(
-    verb: str, clients: int, seconds: float, setup: Callable[[int], Operation], cpu: CpuMeter | None = None
+    verb: str,
+    clients: int,
+    seconds: float,
+    setup: Callable[[int], Operation],
+    cpu: CpuMeter | None = None,
+    sync: Callable[[], object] | None = None,
 ) -> Result:
     """Run ``clients`` threads doing ``setup(i)()`` repeatedly for ``seconds``; see the module doc.
+
+    ``sync()``, when given, is called once every client is set up and before the clock starts
+    (to start several processes together).
 
     Latency counts successful operations only; failures are counted in ``errors``. Throughput is
     successful operations over the time from the common start until the last client stopped.
     """
-    ready = threading.Barrier(clients + 1)
-    deadline = [0.0]
+    deadline = [0.0, 0.0]  # start, end: set by the barrier before any client is released
+
+    def go() -> None:
+        if sync is not None:
+            sync()
+        deadline[0] = time.perf_counter()
+        deadline[1] = deadline[0] + seconds
+        if cpu:
+            cpu.start()
+
+    ready = threading.Barrier(clients + 1, action=go)
     per_client: list[tuple[list[float], int]] = [([], 0)] * clients
     failures: list[BaseException] = []
 
@@ -84,13 +101,16 @@ def run_clients(
             return
         lat: list[float] = []
         errors = 0
-        end = deadline[0]
+        end = deadline[1]
         clock = time.perf_counter
         while True:
             t0 = clock()
             if t0 >= end:
                 break
-            ok = op()
+            try:
+                ok = op()
+            except Exception:  # counted like an error reply; the client goes on
+                ok = False
             if ok:
                 lat.append((clock() - t0) * 1000.0)
             else:
@@ -105,14 +125,11 @@ def run_clients(
     except threading.BrokenBarrierError:
         for t in threads:
             t.join()
-        raise RuntimeError(f"{verb}: a client failed to start: {failures[0]!r}") from failures[0]
-    start = time.perf_counter()
-    deadline[0] = start + seconds
-    if cpu:
-        cpu.start()
+        cause = failures[0] if failures else None
+        raise RuntimeError(f"{verb}: a client failed to start: {cause!r}") from cause
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - deadline[0]
     latencies = [x for lat, _ in per_client for x in lat]
     errors = sum(e for _, e in per_client)
     usage = cpu.stop(elapsed) if cpu else {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from kubernetes import client
@@ -154,3 +155,92 @@ def test_already_exists_and_not_found(api_client: client.ApiClient, namespace: s
     status = json.loads(err.value.body)
     assert status["reason"] == "AlreadyExists"
     assert status["message"] == 'configmaps "twice" already exists'
+
+
+def test_expired_continue_token_is_410(apiserver, api_client: client.ApiClient, namespace: str) -> None:  # type: ignore[no-untyped-def]
+    from cluster.store import Store
+
+    core = client.CoreV1Api(api_client)
+    for i in range(3):
+        core.create_namespaced_config_map(namespace, _cm(f"e{i}"))
+    token = core.list_namespaced_config_map(namespace, limit=1).metadata._continue
+    core.create_namespaced_config_map(namespace, _cm("after"))
+    store = Store.from_url(apiserver.redis_url, prefix=apiserver.prefix)
+    try:
+        store.compact(0)
+    finally:
+        store.client.close()
+    with pytest.raises(ApiException) as err:
+        core.list_namespaced_config_map(namespace, limit=1, _continue=token)
+    assert err.value.status == 410
+    assert json.loads(err.value.body)["reason"] == "Expired"
+
+
+def test_delete_preconditions(api_client: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(api_client)
+    cm = core.create_namespaced_config_map(namespace, _cm("pre"))
+    core.patch_namespaced_config_map("pre", namespace, {"data": {"k": "new"}})
+    stale = client.V1DeleteOptions(
+        preconditions=client.V1Preconditions(resource_version=cm.metadata.resource_version)
+    )
+    with pytest.raises(ApiException) as err:
+        core.delete_namespaced_config_map("pre", namespace, body=stale)
+    assert err.value.status == 409
+    right = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=cm.metadata.uid))
+    core.delete_namespaced_config_map("pre", namespace, body=right)
+    assert core.list_namespaced_config_map(namespace).items == []
+
+
+def test_foreground_deletion_waits_for_its_finalizer(api_client: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_config_map(namespace, _cm("fg"))
+    core.delete_namespaced_config_map("fg", namespace, propagation_policy="Foreground")
+    held = core.read_namespaced_config_map("fg", namespace)
+    assert held.metadata.deletion_timestamp is not None
+    assert held.metadata.finalizers == ["foregroundDeletion"]
+    core.patch_namespaced_config_map("fg", namespace, [{"op": "remove", "path": "/metadata/finalizers"}])
+    assert core.list_namespaced_config_map(namespace).items == []
+
+
+def test_secret_string_data_becomes_base64_data(api_client: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_secret(namespace, {"metadata": {"name": "s"}, "stringData": {"user": "admin"}})
+    secret = core.read_namespaced_secret("s", namespace)
+    assert secret.data == {"user": "YWRtaW4="}
+    assert secret.string_data is None
+    assert secret.type == "Opaque"
+
+
+def test_terminating_namespace_refuses_new_objects(api_client: client.ApiClient) -> None:
+    core = client.CoreV1Api(api_client)
+    ns = f"t-term-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": ns}})
+    core.create_namespaced_config_map(ns, _cm("before"))
+    core.delete_namespace(ns)
+    assert core.read_namespace(ns).status.phase == "Terminating"
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_config_map(ns, _cm("after"))
+    assert err.value.status == 403
+    assert "being terminated" in json.loads(err.value.body)["message"]
+
+
+def test_bad_writes_are_4xx(api_client: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(api_client)
+    with pytest.raises(ApiException) as err:
+        core.patch_namespaced_config_map("absent", namespace, {"data": {"k": "v"}})
+    assert err.value.status == 404
+
+    core.create_namespaced_config_map(namespace, _cm("named"))
+    with pytest.raises(ApiException) as err:
+        core.replace_namespaced_config_map("named", namespace, _cm("other"))
+    assert err.value.status == 400
+
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_config_map(namespace, _cm("Bad_Name"))
+    assert err.value.status == 422
+    status = json.loads(err.value.body)
+    assert status["reason"] == "Invalid"
+    assert status["details"]["causes"][0]["field"] == "metadata.name"
+
+    unconditional = core.replace_namespaced_config_map("named", namespace, _cm("named"))  # no resourceVersion
+    assert unconditional.data == {"k": "named"}

@@ -29,7 +29,9 @@ def _status(exc: ApiException) -> dict:
     return json.loads(exc.body)
 
 
-def test_replace_with_stale_resource_version_is_conflict(api_client: client.ApiClient, namespace: str) -> None:
+def test_replace_with_stale_resource_version_is_conflict(
+    api_client: client.ApiClient, namespace: str
+) -> None:
     core = client.CoreV1Api(api_client)
     first = core.create_namespaced_config_map(namespace, {"metadata": {"name": "cm"}, "data": {"v": "1"}})
     current = core.read_namespaced_config_map("cm", namespace)
@@ -46,13 +48,17 @@ def test_replace_with_stale_resource_version_is_conflict(api_client: client.ApiC
     assert core.read_namespaced_config_map("cm", namespace).data == {"v": "2"}
 
 
-def test_strategic_merge_patch_merges_containers_by_name(api_client: client.ApiClient, namespace: str) -> None:
+def test_strategic_merge_patch_merges_containers_by_name(
+    api_client: client.ApiClient, namespace: str
+) -> None:
     apps = client.AppsV1Api(api_client)
     apps.create_namespaced_deployment(namespace, _deployment("web"))
     patch = {
         "spec": {
             "template": {
-                "spec": {"containers": [{"name": "app", "image": "nginx", "env": [{"name": "B", "value": "2"}]}]}
+                "spec": {
+                    "containers": [{"name": "app", "image": "nginx", "env": [{"name": "B", "value": "2"}]}]
+                }
             }
         }
     }
@@ -103,7 +109,12 @@ def test_server_side_apply_creates_updates_and_tracks_managers(
 ) -> None:
     core = client.CoreV1Api(api_client)
     apply = "application/apply-patch+yaml"
-    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1", "b": "2"}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "ssa"},
+        "data": {"a": "1", "b": "2"},
+    }
     created = core.patch_namespaced_config_map(
         "ssa", namespace, body, field_manager="tool-one", _content_type=apply
     )
@@ -118,7 +129,9 @@ def test_server_side_apply_creates_updates_and_tracks_managers(
 
     other = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "changed"}}
     with pytest.raises(ApiException) as err:
-        core.patch_namespaced_config_map("ssa", namespace, other, field_manager="tool-two", _content_type=apply)
+        core.patch_namespaced_config_map(
+            "ssa", namespace, other, field_manager="tool-two", _content_type=apply
+        )
     assert err.value.status == 409
     forced = core.patch_namespaced_config_map(
         "ssa", namespace, other, field_manager="tool-two", force=True, _content_type=apply
@@ -225,7 +238,9 @@ def _eviction(name: str, **delete_options: int) -> dict:
 def test_eviction_deletes_the_pod(api_client: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(api_client)
     core.create_namespaced_pod(namespace, _pod("unbound"))
-    resp = core.create_namespaced_pod_eviction("unbound", namespace, _eviction("unbound"), _preload_content=False)
+    resp = core.create_namespaced_pod_eviction(
+        "unbound", namespace, _eviction("unbound"), _preload_content=False
+    )
     assert resp.status == 201
     with pytest.raises(ApiException) as err:
         core.read_namespaced_pod("unbound", namespace)
@@ -248,3 +263,31 @@ def test_eviction_deletes_the_pod(api_client: client.ApiClient, namespace: str) 
     with pytest.raises(ApiException) as err:
         core.create_namespaced_pod_eviction("ghost", namespace, _eviction("ghost"))
     assert err.value.status == 404
+
+
+def test_server_side_apply_on_status_records_the_subresource(
+    api_client: client.ApiClient, namespace: str
+) -> None:
+    apps = client.AppsV1Api(api_client)
+    apply = "application/apply-patch+yaml"
+    body = dict(_deployment("web"), apiVersion="apps/v1", kind="Deployment")
+    apps.patch_namespaced_deployment("web", namespace, body, field_manager="owner", _content_type=apply)
+    status = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "status": {"replicas": 2},
+    }
+    out = apps.patch_namespaced_deployment_status(
+        "web", namespace, status, field_manager="controller", _content_type=apply
+    )
+    assert out.status.replicas == 2
+    managers = {(m.manager, m.operation, m.subresource) for m in out.metadata.managed_fields}
+    assert managers == {("owner", "Apply", None), ("controller", "Apply", "status")}
+
+    out = apps.patch_namespaced_deployment_status(
+        "web", namespace, {"status": {"readyReplicas": 1}}, field_manager="kubelet-ish"
+    )
+    managers = {(m.manager, m.operation, m.subresource) for m in out.metadata.managed_fields}
+    assert ("kubelet-ish", "Update", "status") in managers
+    assert out.spec.replicas == 2 and out.metadata.generation == 1
