@@ -28,6 +28,18 @@ class Settings:
     compaction_keep: int = 100_000  # revisions kept in the change streams
     compaction_interval: float = 60.0  # seconds between compactions
     watch_heartbeat: float = 1.0
+    broker_url: str = ""  # Celery broker; empty: the state Redis (broker keys live under broker_prefix)
+    broker_prefix: str = "kubeq-broker:"
+    server: str = ""  # API server URL for components (empty: http://127.0.0.1:<port>)
+    resync_interval: float = 300.0  # seconds between periodic resyncs of every controller
+
+    @property
+    def api_server(self) -> str:
+        return self.server or f"http://{self.bind_address}:{self.port}"
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or self.redis_url or "redis://127.0.0.1:6379/0"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

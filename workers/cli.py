@@ -25,6 +25,34 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--bind-address", help="address to listen on (default 127.0.0.1)")
     api.add_argument("--redis-url", help="Redis holding cluster state (or KUBEQ_REDIS_URL)")
     api.add_argument("--workers", type=int, dest="apiserver_workers", help="gunicorn worker processes")
+
+    for name, text in (
+        ("scheduler", "run the scheduler worker (scheduler@<host>, queue scheduler)"),
+        ("controller-manager", "run the dispatcher and the controllers worker"),
+        ("beat", "run beat (periodic resync; a second one stands by)"),
+    ):
+        role = sub.add_parser(name, help=text)
+        role.add_argument("--redis-url", help="Redis holding cluster state (or KUBEQ_REDIS_URL)")
+        role.add_argument("--server", help="API server URL (or KUBEQ_SERVER)")
+
+    flower = sub.add_parser("flower", help="run Flower with basic auth (credentials in the data dir)")
+    flower.add_argument("--port", type=int, dest="flower_port", default=5555)
+    flower.add_argument("--redis-url", help="Redis holding cluster state (or KUBEQ_REDIS_URL)")
+    flower.add_argument("--data-dir", help="where flower-credentials is kept (default ~/.kubeq)")
+
+    hollow = sub.add_parser(
+        "hollow-nodes", help="register N hollow nodes (kwok-like) that run pods without processes"
+    )
+    hollow.add_argument("--count", type=int, required=True)
+    hollow.add_argument("--prefix", default="hollow")
+    hollow.add_argument("--cpu", default="32")
+    hollow.add_argument("--memory", default="256Gi")
+    hollow.add_argument("--pods", type=int, default=110)
+    hollow.add_argument("--startup-ms", type=int, default=0)
+    hollow.add_argument("--server", help="API server URL (or KUBEQ_SERVER)")
+
+    up.add_argument("--hollow-nodes", type=int, default=0, help="also start N hollow nodes")
+    up.add_argument("--flower-port", type=int, default=5555, help="Flower's port (default 5555)")
     return parser
 
 
@@ -32,12 +60,40 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kubeq`` console script."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    overrides = {k: v for k, v in vars(args).items() if k != "command"}
+    fields = {f for f in Settings.__dataclass_fields__}
+    overrides = {k: v for k, v in vars(args).items() if k in fields}
     settings = Settings.from_env(**overrides)
     if args.command == "up":
         from workers.local_cluster import up
 
-        return up(settings)
+        return up(settings, hollow_nodes=args.hollow_nodes, flower_port=args.flower_port)
+    if args.command in ("scheduler", "controller-manager", "beat", "flower"):
+        from workers import roles
+
+        if args.command == "scheduler":
+            roles.run_scheduler(settings)
+        elif args.command == "controller-manager":
+            roles.run_controller_manager(settings)
+        elif args.command == "beat":
+            from workers.beat import run_beat
+
+            run_beat(settings)
+        else:
+            roles.run_flower(settings, args.flower_port)
+        return 0
+    if args.command == "hollow-nodes":
+        from workers.hollow import run_hollow_nodes
+
+        run_hollow_nodes(
+            settings,
+            args.count,
+            prefix=args.prefix,
+            cpu=args.cpu,
+            memory=args.memory,
+            pods=args.pods,
+            startup_ms=args.startup_ms,
+        )
+        return 0
     if args.command == "apiserver":
         if not settings.redis_url:
             print("kubeq apiserver: --redis-url or KUBEQ_REDIS_URL is required", file=sys.stderr)

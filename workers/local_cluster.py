@@ -15,6 +15,7 @@ from cluster.processes import die_with_parent
 from cluster.settings import Settings
 from cluster.store import start_embedded
 
+RESTART_DELAY = 5.0  # seconds between restarts of a component that keeps exiting
 KUBECONFIG = """apiVersion: v1
 kind: Config
 clusters:
@@ -75,8 +76,13 @@ def start_component(args: list[str], env: dict[str, str]) -> subprocess.Popen[by
     return subprocess.Popen([sys.executable, "-m", "workers.cli", *args], env=env, preexec_fn=die_with_parent)
 
 
-def up(settings: Settings, ready_timeout: float = 60.0) -> int:
-    """Start Redis (embedded unless ``redis_url`` is set) and the API server; wait for a signal."""
+def up(
+    settings: Settings, hollow_nodes: int = 0, flower_port: int = 5555, ready_timeout: float = 60.0
+) -> int:
+    """Start Redis (embedded unless ``redis_url`` is set), the API server and the control plane.
+
+    Then waits for SIGINT/SIGTERM and stops everything it started, newest first.
+    """
     data_dir = Path(settings.data_dir).expanduser()
     data_dir.mkdir(parents=True, exist_ok=True)
     stopping = False
@@ -94,21 +100,56 @@ def up(settings: Settings, ready_timeout: float = 60.0) -> int:
             stack.callback(embedded.stop)
             redis_url = embedded.url
             print(f"kubeq: embedded Redis at {redis_url} (data in {data_dir / 'redis'})", flush=True)
-        env = dict(os.environ, KUBEQ_REDIS_URL=redis_url, KUBEQ_STATE_PREFIX=settings.state_prefix)
+        server = f"http://{settings.bind_address}:{settings.port}"
+        env = dict(
+            os.environ,
+            KUBEQ_REDIS_URL=redis_url,
+            KUBEQ_STATE_PREFIX=settings.state_prefix,
+            KUBEQ_SERVER=server,
+            KUBEQ_DATA_DIR=str(data_dir),
+            KUBEQ_BROKER_PREFIX=settings.broker_prefix,
+        )
         api = start_component(
             ["apiserver", "--port", str(settings.port), "--bind-address", settings.bind_address], env
         )
         stack.callback(stop_process, api)
-        server = f"http://{settings.bind_address}:{settings.port}"
         wait_ready(server + "/readyz", ready_timeout, api)
         kubeconfig = write_kubeconfig(data_dir, server)
         print(f"kubeq: API server at {server}", flush=True)
+        components = {
+            "controller-manager": ["controller-manager"],
+            "scheduler": ["scheduler"],
+            "beat": ["beat"],
+            "flower": ["flower", "--port", str(flower_port)],
+        }
+        if hollow_nodes:
+            components["hollow-nodes"] = ["hollow-nodes", "--count", str(hollow_nodes)]
+        from workers.roles import flower_credentials
+
+        user, password = flower_credentials(str(data_dir))  # before Flower starts and reads them
+        children = {name: start_component(args, env) for name, args in components.items()}
+        for child in children.values():
+            stack.callback(stop_process, child)
+        print(
+            f"kubeq: Flower at http://127.0.0.1:{flower_port} (user {user}, password {password})", flush=True
+        )
         print(f"kubeq: kubeconfig at {kubeconfig}  (export KUBECONFIG={kubeconfig})", flush=True)
         print("kubeq: ready; Ctrl-C stops everything", flush=True)
+        restart_at: dict[str, float] = {}
         while not stopping:
             if api.poll() is not None:
                 print(f"kubeq: API server exited with code {api.returncode}", file=sys.stderr, flush=True)
                 return 1
+            for name, child in list(children.items()):
+                if child.poll() is not None and time.monotonic() >= restart_at.get(name, 0.0):
+                    print(
+                        f"kubeq: {name} exited with code {child.returncode}; restarting",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    restart_at[name] = time.monotonic() + RESTART_DELAY
+                    children[name] = start_component(components[name], env)
+                    stack.callback(stop_process, children[name])
             time.sleep(0.2)
         print("kubeq: stopping", flush=True)
     return 0

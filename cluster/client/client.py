@@ -270,11 +270,13 @@ class Client:
         *,
         label_selector: str = "",
         field_selector: str = "",
+        synced_marker: bool = False,
     ) -> Iterator[Obj]:
         """Like an informer: synthetic ADDED events for a list, then changes; re-lists after a 410.
 
         After a re-list, objects gone meanwhile are reported as DELETED and the rest as MODIFIED
-        (or ADDED when new), so a consumer's cache converges.
+        (or ADDED when new), so a consumer's cache converges. With ``synced_marker``, a
+        ``{"type": "SYNCED"}`` event carrying the list's resourceVersion follows each (re)list.
         """
         known: dict[str, Obj] = {}
         while True:
@@ -291,6 +293,8 @@ class Client:
                     yield {"type": "DELETED", "object": obj}
             known = seen
             rv = listing["metadata"]["resourceVersion"]
+            if synced_marker:
+                yield {"type": "SYNCED", "object": {"metadata": {"resourceVersion": rv}}}
             try:
                 for event in self.watch(
                     resource,

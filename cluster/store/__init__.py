@@ -1,11 +1,13 @@
 """kubeq's etcd: the only code that touches cluster state in Redis.
 
-``Store`` holds revisioned objects with compare-and-swap writes, consistent paged lists and
-gap-free watches; ``start_embedded`` runs a local Redis for it; the selector parsers turn
-``labelSelector`` / ``fieldSelector`` query values into matchers.
+``Store`` holds revisioned objects with compare-and-swap writes, consistent paged lists,
+gap-free watches and consumer groups over the change streams (``StreamChange``);
+``start_embedded`` runs a local Redis for it; the selector parsers turn ``labelSelector`` /
+``fieldSelector`` query values into matchers.
 """
 
 from cluster.store.codec import RV_PLACEHOLDER
+from cluster.store.consumer import StreamChange
 from cluster.store.embedded import EmbeddedRedis, start_embedded
 from cluster.store.listing import ListResult
 from cluster.store.selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
@@ -19,6 +21,7 @@ __all__ = [
     "LabelSelector",
     "ListResult",
     "Store",
+    "StreamChange",
     "WatchEvent",
     "parse_field_selector",
     "parse_label_selector",

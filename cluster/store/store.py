@@ -19,6 +19,7 @@ import redis
 
 from cluster import errors
 from cluster.store import codec, scripts
+from cluster.store.consumer import CLAIM_IDLE_MS, Consumer, StreamChange
 from cluster.store.listing import ListResult, list_at
 from cluster.store.watching import WatchEvent, watch_changes
 
@@ -61,6 +62,8 @@ class Store:
         self._list_chunk = client.register_script(scripts.LIST_CHUNK)
         self._poll = client.register_script(scripts.POLL)
         self._compact = client.register_script(scripts.COMPACT)
+        self._consumers: dict[tuple[str, str], Consumer] = {}
+        self._consumers_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "kubeq") -> Store:
@@ -234,6 +237,34 @@ class Store:
             heartbeat=heartbeat,
             stop=stop,
         )
+
+    # -- consumer groups ---------------------------------------------------------------------
+
+    def consume(
+        self,
+        group: str,
+        consumer: str,
+        resources: list[str],
+        count: int = 500,
+        block_ms: int = 1000,
+        claim_idle_ms: int = CLAIM_IDLE_MS,
+    ) -> list[StreamChange]:
+        """Changes of ``resources`` for ``consumer`` of ``group``; each change goes to one consumer.
+
+        Own unacknowledged entries first (after a restart), then entries idle on other consumers
+        longer than ``claim_idle_ms``, then new ones (blocking up to ``block_ms``); at most
+        ``count`` per stream. Acknowledge with ``ack``. See ``cluster.store.consumer``.
+        """
+        with self._consumers_lock:
+            state = self._consumers.get((group, consumer))
+            if state is None:
+                state = self._consumers[(group, consumer)] = Consumer(self, group, consumer)
+        state.claim_idle_ms = claim_idle_ms
+        return state.consume(resources, count, block_ms)
+
+    def ack(self, group: str, entries: list[StreamChange]) -> int:
+        """Acknowledge ``entries`` for ``group``; returns how many were still pending."""
+        return Consumer(self, group, "").ack(entries)
 
 
 def _expected(expected_rv: int | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -33,9 +34,9 @@ class APIServerProcess:
     process: subprocess.Popen[bytes]
 
 
-@pytest.fixture(scope="session")
-def apiserver(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[APIServerProcess]:
-    """``kubeq apiserver`` as a real process (2 gunicorn workers) on its own state prefix."""
+@contextlib.contextmanager
+def launch_apiserver(redis_url: str, tmp: Path) -> Iterator[APIServerProcess]:
+    """``kubeq apiserver`` as a real process (2 gunicorn workers) on a state prefix of its own."""
     port = free_port()
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, KUBEQ_STATE_PREFIX=prefix, KUBEQ_APISERVER_WORKERS="2", PYTHONPATH=str(ROOT))
@@ -47,10 +48,17 @@ def apiserver(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url + "/readyz", 60, proc)
-        kubeconfig = write_kubeconfig(tmp_path_factory.mktemp("kube"), url)
+        kubeconfig = write_kubeconfig(tmp, url)
         yield APIServerProcess(url, kubeconfig, redis_url, prefix, proc)
     finally:
         stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def apiserver(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[APIServerProcess]:
+    """The session's API server (shared by the e2e suites)."""
+    with launch_apiserver(redis_url, tmp_path_factory.mktemp("kube")) as server:
+        yield server
 
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]

@@ -1,0 +1,125 @@
+"""The scheduler's view of the cluster: nodes and pods kept current by watches (an informer).
+
+One cache per worker process, fed by two background threads (``list_and_watch`` on nodes and
+pods). Bindings the scheduler makes are *assumed* at once, so the next pod of a batch sees them
+before the watch confirms them.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from typing import Any
+
+from cluster.api.resources import lookup
+from cluster.client import Client
+
+log = logging.getLogger("kubeq.scheduler.cache")
+Obj = dict[str, Any]
+NODES = lookup("", "v1", "nodes")
+PODS = lookup("", "v1", "pods")
+
+
+def pod_key(pod: Obj) -> str:
+    md = pod["metadata"]
+    return f"{md.get('namespace')}/{md['name']}"
+
+
+class ClusterCache:
+    """Nodes by name and pods by ``namespace/name``; ``revision`` is the newest change seen."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.nodes: dict[str, Obj] = {}
+        self.pods: dict[str, Obj] = {}
+        self.revision = 0
+        self.lock = threading.Lock()
+        self.generation = 0  # bumps on every change: lets users rebuild derived views lazily
+        self._synced = {"nodes": threading.Event(), "pods": threading.Event()}
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> ClusterCache:
+        for resource, store in ((NODES, self.nodes), (PODS, self.pods)):
+            thread = threading.Thread(
+                target=self._run, args=(resource, store), daemon=True, name=f"cache-{resource.plural}"
+            )
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def wait_synced(self, timeout: float = 30.0) -> bool:
+        """True once both initial lists are in."""
+        deadline = time.monotonic() + timeout
+        return all(ev.wait(max(0.0, deadline - time.monotonic())) for ev in self._synced.values())
+
+    def wait_for_revision(self, revision: int, timeout: float = 2.0) -> bool:
+        """Wait until the cache has seen a change at or after ``revision``."""
+        deadline = time.monotonic() + timeout
+        while self.revision < revision:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def _run(self, resource: Any, store: dict[str, Obj]) -> None:
+        while True:
+            try:
+                self._consume(resource, store)
+            except Exception:  # the API server restarted: list and watch again
+                log.warning("watch on %s failed; re-listing", resource.plural, exc_info=True)
+                time.sleep(0.5)
+
+    def _consume(self, resource: Any, store: dict[str, Obj]) -> None:
+        synced = self._synced[resource.plural]
+        for event in self.client.list_and_watch(resource, synced_marker=True):
+            obj = event["object"]
+            rv = int(obj["metadata"].get("resourceVersion") or 0)
+            if event["type"] == "SYNCED":
+                with self.lock:
+                    self.revision = max(self.revision, rv)
+                synced.set()
+                continue
+            key = pod_key(obj) if resource is PODS else obj["metadata"]["name"]
+            with self.lock:
+                if event["type"] == "DELETED":
+                    store.pop(key, None)
+                else:
+                    current = store.get(key)
+                    # an assumed binding stays until the watch shows the pod bound
+                    if current is not None and current.get("_assumed") and not obj["spec"].get("nodeName"):
+                        obj = dict(
+                            obj, spec=dict(obj["spec"], nodeName=current["spec"]["nodeName"]), _assumed=True
+                        )
+                    store[key] = obj
+                self.revision = max(self.revision, rv)
+                self.generation += 1
+
+    def assume(self, key: str, node: str) -> None:
+        """Record a binding made by this scheduler before the watch reports it."""
+        with self.lock:
+            pod = self.pods.get(key)
+            if pod is not None:
+                self.pods[key] = dict(pod, spec=dict(pod["spec"], nodeName=node), _assumed=True)
+                self.generation += 1
+
+    def forget(self, key: str) -> None:
+        """Drop an assumption (the binding failed)."""
+        with self.lock:
+            pod = self.pods.get(key)
+            if pod is not None and pod.get("_assumed"):
+                spec = dict(pod["spec"])
+                spec.pop("nodeName", None)
+                self.pods[key] = {k: v for k, v in dict(pod, spec=spec).items() if k != "_assumed"}
+                self.generation += 1
+
+    def copy(self) -> tuple[list[Obj], list[Obj]]:
+        """Nodes and pods as they are now (shallow copies of the maps; objects are shared, read-only)."""
+        with self.lock:
+            return list(self.nodes.values()), list(self.pods.values())
+
+    def pod(self, key: str) -> Obj | None:
+        with self.lock:
+            pod = self.pods.get(key)
+            return copy.deepcopy(pod) if pod is not None else None

@@ -1,0 +1,9 @@
+"""Hollow nodes (like kwok): fake kubelets that register Nodes, renew Leases and "run" pods via the API.
+
+``run_hollow_nodes(settings, count, ...)`` is the entry point; ``python -m workers.hollow`` its command.
+"""
+
+from workers.hollow.fleet import HollowFleet, Registration, run_hollow_nodes
+from workers.hollow.objects import SUCCEED_ANNOTATION
+
+__all__ = ["SUCCEED_ANNOTATION", "HollowFleet", "Registration", "run_hollow_nodes"]

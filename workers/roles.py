@@ -1,0 +1,64 @@
+"""The long-running control-plane roles: a Celery worker per role, the dispatcher, Flower."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import threading
+from pathlib import Path
+
+from cluster.settings import Settings
+from workers.celery_app import QUEUE_CONTROLLERS, QUEUE_SCHEDULER, app
+
+_QUIET = ["--without-gossip", "--without-mingle", "-E", "-l", "INFO"]
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def run_worker(queue: str, name: str, pool: str, concurrency: int = 1) -> None:
+    """A Celery worker consuming ``queue``, named ``name`` (``scheduler@host``), with task events."""
+    argv = ["worker", "-Q", queue, "-n", name, "-P", pool, *_QUIET]
+    if pool != "solo":
+        argv += ["-c", str(concurrency)]
+    app.worker_main(argv)
+
+
+def run_scheduler(settings: Settings) -> None:
+    """``scheduler@<host>``: one process, solo pool (its cache of nodes and pods lives in it)."""
+    run_worker(QUEUE_SCHEDULER, f"scheduler@{hostname()}", "solo")
+
+
+def run_controller_manager(settings: Settings, concurrency: int = 8) -> None:
+    """The dispatcher (a thread) and ``controllers@<host>`` (a thread pool) in one process."""
+    from workers.dispatcher import run_dispatcher
+
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_dispatcher, args=(settings,), kwargs={"stop": stop}, name="dispatcher", daemon=True
+    )
+    thread.start()
+    try:
+        run_worker(QUEUE_CONTROLLERS, f"controllers@{hostname()}", "threads", concurrency)
+    finally:
+        stop.set()
+
+
+def flower_credentials(data_dir: str) -> tuple[str, str]:
+    """``(user, password)`` for Flower's basic auth, generated once into ``<data-dir>/flower-credentials``."""
+    path = Path(data_dir).expanduser() / "flower-credentials"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"admin:{secrets.token_urlsafe(12)}\n")
+        path.chmod(0o600)
+    user, _, password = path.read_text().strip().partition(":")
+    return user, password
+
+
+def run_flower(settings: Settings, port: int, address: str = "127.0.0.1") -> None:
+    """Flower over every worker, with basic auth from the data dir."""
+    user, password = flower_credentials(settings.data_dir)
+    os.environ.setdefault("FLOWER_PERSISTENT", "False")
+    app.start(["flower", f"--port={port}", f"--address={address}", f"--basic-auth={user}:{password}"])
