@@ -15,7 +15,7 @@ from functools import lru_cache
 from tasks.runtime.controller import Controller
 
 # Import paths of the built-in controllers, in registration order.
-CONTROLLERS: list[str] = []
+CONTROLLERS: list[str] = ["tasks.scheduler.controller:SchedulerController"]
 
 
 def load(path: str) -> type:

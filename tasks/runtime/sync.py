@@ -34,7 +34,9 @@ def runtime() -> tuple[WorkQueue, Context]:
 
             settings = Settings.from_env()
             _state["wq"] = WorkQueue.from_settings(settings)
-            _state["ctx"] = Context(client=Client(settings.api_server), caches={})
+            wq = _state["wq"]
+            _state["ctx"] = Context(client=Client(settings.api_server), caches={}, enqueue=wq.add,
+                                    redis=wq.redis, broker_prefix=settings.broker_prefix)
         return _state["wq"], _state["ctx"]
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 VISIBILITY_TIMEOUT = 3600  # seconds before the Redis broker re-delivers an unacknowledged message
 MAX_COUNTDOWN = 300  # the longest delay (backoff, requeue) a key waits; far below the visibility timeout
 LEASE = 600  # seconds a ``proc`` lock lives if its holder dies; below the visibility timeout
+SEND_GRACE = 10  # seconds a pending marker lives until its message is sent (below the claim idle)
 PENDING_TTL = VISIBILITY_TIMEOUT  # a pending marker whose message was lost expires (resync repairs it)
 DIRTY_TTL = 2 * LEASE
 FAILS_TTL = 4 * MAX_COUNTDOWN  # a key that stopped failing long ago starts its backoff afresh
@@ -192,7 +193,9 @@ class WorkQueue:
         for key in keys:
             names += [self._k("pending", ctl.name, key), self._k("proc", ctl.name, key)]
             names.append(self._k("dirty", ctl.name, key))
-        picked = self._add(keys=names, args=[int(PENDING_TTL * 1000), int(DIRTY_TTL * 1000)])
+        # The marker first lives only SEND_GRACE: if this process dies before the message is sent,
+        # the marker lapses before the dispatcher hands the change out again, so the key is not lost.
+        picked = self._add(keys=names, args=[int(SEND_GRACE * 1000), int(DIRTY_TTL * 1000)])
         fresh = [keys[int(i)] for i in picked]
         size = max(1, int(getattr(ctl, "batch_size", 1) or 1))
         for start in range(0, len(fresh), size):
@@ -202,6 +205,10 @@ class WorkQueue:
             except Exception:
                 self.redis.delete(*[self._k("pending", ctl.name, k) for k in fresh[start:]])
                 raise
+            with self.redis.pipeline(transaction=False) as pipe:
+                for key in chunk:
+                    pipe.pexpire(self._k("pending", ctl.name, key), int(PENDING_TTL * 1000))
+                pipe.execute()
         return fresh
 
     def add_after(self, controller: Controller | str, key: str, seconds: float) -> bool:
