@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import subprocess
@@ -14,17 +16,41 @@ from tests.e2e.conftest import ROOT, free_port
 
 
 def _processes_mentioning(text: str) -> list[str]:
+    """Processes whose command line or environment contains ``text`` (this one excluded)."""
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if text in cmdline:
+        if text in cmdline or text in environ:
             found.append(f"{pid}: {cmdline}")
     return found
+
+
+def _flower_workers(port: int, user: str, password: str, timeout: float = 30) -> list[str]:
+    """The worker names Flower's HTTP API lists (with basic auth), once both roles show up."""
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    deadline = time.monotonic() + timeout
+    names: list[str] = []
+    while time.monotonic() < deadline:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/workers?refresh=1", headers={"Authorization": f"Basic {auth}"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                names = list(json.loads(resp.read()))
+        except OSError:
+            names = []
+        if any(n.startswith("scheduler@") for n in names) and any(
+            n.startswith("controllers@") for n in names
+        ):
+            return names
+        time.sleep(0.5)
+    return names
 
 
 def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float) -> list[str]:
@@ -46,16 +72,26 @@ def test_up_serves_kubectl_and_stops_cleanly(tmp_path: Path) -> None:
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("KUBEQ_REDIS_URL", None)  # the embedded Redis is the default
+    flower_port = free_port()
+    args = [
+        "up",
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--flower-port",
+        str(flower_port),
+        "--hollow-nodes",
+        "3",
+    ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "up", "--data-dir", str(data_dir), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
+        [sys.executable, "-m", "workers.cli", *args], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT
     )
     try:
         output = "".join(_wait_for_line(proc, "ready", 60))
         assert f"http://127.0.0.1:{port}" in output
+        user, password = (data_dir / "flower-credentials").read_text().strip().split(":")
+        assert f"Flower at http://127.0.0.1:{flower_port} (user {user}, password {password})" in output
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz") as resp:
             assert resp.read() == b"ok"
         kubeconfig = data_dir / "kubeconfig"
@@ -82,6 +118,24 @@ def test_up_serves_kubectl_and_stops_cleanly(tmp_path: Path) -> None:
             "namespace/kube-node-lease",
         }
         assert _processes_mentioning(str(data_dir)), "the embedded Redis should run under the data dir"
+        workers = _flower_workers(flower_port, user, password)
+        assert any(w.startswith("scheduler@") for w in workers), workers
+        assert any(w.startswith("controllers@") for w in workers), workers
+        nodes = subprocess.run(
+            [
+                "kubectl",
+                f"--kubeconfig={kubeconfig}",
+                f"--cache-dir={tmp_path / 'c'}",
+                "get",
+                "nodes",
+                "-o",
+                "name",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert len(nodes.stdout.split()) == 3, nodes.stdout + nodes.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(30)
