@@ -32,7 +32,8 @@ def test_a_failing_key_is_retried_with_growing_gaps_until_it_succeeds(h: Harness
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     expected = [0.005 * 2**i for i in range(len(gaps))]
     assert all(gap >= want * 0.9 for gap, want in zip(gaps, expected, strict=True)), gaps
-    assert gaps[-1] > 2 * gaps[-3], gaps  # doubling (latency blurs only the smallest gaps)
+    # Each gap is at least its doubled backoff (the line above); a loaded machine only lengthens gaps,
+    # so growth is asserted through those lower bounds rather than ratios between measured gaps.
     assert h.wq.failures("sample", key) >= 8
 
     h.cancel("fail", key)
