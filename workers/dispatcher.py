@@ -33,7 +33,7 @@ from tasks.runtime.controller import Change, Controller, Watch
 log = logging.getLogger("kubeq.dispatcher")
 
 GROUP = "kubeq-dispatch"
-AddKeys = Callable[[str, list[str]], Any]
+AddKeys = Callable[..., Any]  # add(controller, keys, force=False)
 
 
 def default_consumer() -> str:
@@ -89,9 +89,18 @@ class Dispatcher:
         if not batch:
             return 0
         self._unfinished = batch
-        keys, failed = self.map(batch)
+        keys, failed = self.map([c for c in batch if not c.redelivered])
+        again, failed_again = self.map([c for c in batch if c.redelivered])
+        failed |= failed_again
         for controller, controller_keys in keys.items():
-            self.workqueue_add(controller, controller_keys)
+            forced = set(again.get(controller, ()))
+            fresh = [k for k in controller_keys if k not in forced]
+            if fresh:
+                self.workqueue_add(controller, fresh)
+        for controller, controller_keys in again.items():
+            # Re-delivered changes: their keys are sent even if marked queued, since the process that
+            # marked them may have died before sending. A duplicate message costs one extra sync.
+            self.workqueue_add(controller, controller_keys, force=True)
         self._unfinished = []
         self.store.ack(self.group, [c for c in batch if not self._keep_pending(c, c.id in failed)])
         return len(batch)

@@ -28,7 +28,28 @@ def run_worker(queue: str, name: str, pool: str, concurrency: int = 1) -> None:
 
 def run_scheduler(settings: Settings) -> None:
     """``scheduler@<host>``: one process, solo pool (its cache of nodes and pods lives in it)."""
+    take_over_scheduling(settings)
     run_worker(QUEUE_SCHEDULER, f"scheduler@{hostname()}", "solo")
+
+
+def take_over_scheduling(settings: Settings) -> None:
+    """What a starting scheduler worker does first, so a scheduler killed mid-pass loses no pod.
+
+    A SIGKILLed worker leaves its task's message unacknowledged (until the visibility timeout),
+    the work-queue locks of that task's pod keys held (until their lease) and its delayed retries
+    lost. So: drop the scheduler's work-queue locks and queued markers, then send
+    ``kubeq.resync(controller="scheduler")``, which this worker runs first and which queues every
+    pod still waiting for a node. Safe beside a live scheduler worker: passes are serialised by the
+    scheduling lock and the API refuses a second binding, so a key run twice costs one extra look.
+    """
+    from tasks.runtime.workqueue import WorkQueue
+
+    wq = WorkQueue.from_settings(settings, app)
+    for kind in ("proc", "pending"):
+        stale = list(wq.redis.scan_iter(f"{wq.prefix}{kind}:scheduler:*", count=1000))
+        for start in range(0, len(stale), 500):
+            wq.redis.delete(*stale[start : start + 500])
+    app.send_task("kubeq.resync", kwargs={"controller": "scheduler"})
 
 
 def run_controller_manager(settings: Settings, concurrency: int = 8) -> None:

@@ -22,6 +22,7 @@ returned (the periodic resync repairs what they would have triggered).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -49,6 +50,7 @@ class StreamChange:
     type: str  # ADDED | MODIFIED | DELETED
     object: dict[str, Any]
     prev: dict[str, Any] | None  # the object before a MODIFIED/DELETED change
+    redelivered: bool = False  # handed out before without an ack (its consumer died or failed)
 
 
 @dataclass
@@ -86,7 +88,10 @@ class Consumer:
                 out = self._own_pending(known, count)
                 if out is None:
                     out = self._claim(known, count) if self._claim_due() else []
+                    out = [dataclasses.replace(c, redelivered=True) for c in out]
                     out += self._new(known, count, block_ms if not out else 0)
+                else:
+                    out = [dataclasses.replace(c, redelivered=True) for c in out]
             except redis.ResponseError as err:
                 if "NOGROUP" not in str(err):
                     raise

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 VISIBILITY_TIMEOUT = 3600  # seconds before the Redis broker re-delivers an unacknowledged message
 MAX_COUNTDOWN = 300  # the longest delay (backoff, requeue) a key waits; far below the visibility timeout
 LEASE = 600  # seconds a ``proc`` lock lives if its holder dies; below the visibility timeout
-SEND_GRACE = 10  # seconds a pending marker lives until its message is sent (below the claim idle)
 PENDING_TTL = VISIBILITY_TIMEOUT  # a pending marker whose message was lost expires (resync repairs it)
 DIRTY_TTL = 2 * LEASE
 FAILS_TTL = 4 * MAX_COUNTDOWN  # a key that stopped failing long ago starts its backoff afresh
@@ -180,10 +179,12 @@ class WorkQueue:
 
     # -- adding ---------------------------------------------------------------------------------
 
-    def add(self, controller: Controller | str, keys: Iterable[str]) -> list[str]:
+    def add(self, controller: Controller | str, keys: Iterable[str], force: bool = False) -> list[str]:
         """Queue the keys not already queued; returns those sent (in tasks of ``batch_size`` keys).
 
         A key that is running is marked dirty instead: it is queued once more when its run ends.
+        ``force`` also sends keys already marked queued (for re-delivered changes, whose first
+        sender may have died between marking and sending).
         """
         ctl = _controller(controller)
         keys = list(dict.fromkeys(keys))
@@ -193,10 +194,13 @@ class WorkQueue:
         for key in keys:
             names += [self._k("pending", ctl.name, key), self._k("proc", ctl.name, key)]
             names.append(self._k("dirty", ctl.name, key))
-        # The marker first lives only SEND_GRACE: if this process dies before the message is sent,
-        # the marker lapses before the dispatcher hands the change out again, so the key is not lost.
-        picked = self._add(keys=names, args=[int(SEND_GRACE * 1000), int(DIRTY_TTL * 1000)])
+        picked = self._add(keys=names, args=[int(PENDING_TTL * 1000), int(DIRTY_TTL * 1000)])
         fresh = [keys[int(i)] for i in picked]
+        if force:
+            chosen = set(fresh)
+            fresh += [
+                k for k in keys if k not in chosen and not self.redis.exists(self._k("proc", ctl.name, k))
+            ]
         size = max(1, int(getattr(ctl, "batch_size", 1) or 1))
         for start in range(0, len(fresh), size):
             chunk = fresh[start : start + size]
@@ -205,10 +209,6 @@ class WorkQueue:
             except Exception:
                 self.redis.delete(*[self._k("pending", ctl.name, k) for k in fresh[start:]])
                 raise
-            with self.redis.pipeline(transaction=False) as pipe:
-                for key in chunk:
-                    pipe.pexpire(self._k("pending", ctl.name, key), int(PENDING_TTL * 1000))
-                pipe.execute()
         return fresh
 
     def add_after(self, controller: Controller | str, key: str, seconds: float) -> bool:

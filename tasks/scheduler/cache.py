@@ -15,6 +15,7 @@ from typing import Any
 
 from cluster.api.resources import lookup
 from cluster.client import Client
+from tasks.scheduler.framework import Snapshot
 
 log = logging.getLogger("kubeq.scheduler.cache")
 Obj = dict[str, Any]
@@ -38,6 +39,10 @@ class ClusterCache:
         self.lock = threading.Lock()
         self.generation = 0  # bumps on every change: lets users rebuild derived views lazily
         self._synced = {"nodes": threading.Event(), "pods": threading.Event()}
+        # the scheduling Snapshot, kept between passes and brought up to date from these changes
+        self._snapshot: Snapshot | None = None
+        self._dirty: dict[str, set[str]] = {"nodes": set(), "pods": set()}
+        self.pass_lock = threading.Lock()  # held by whoever uses the snapshot (one pass at a time)
         self._threads: list[threading.Thread] = []
 
     def start(self) -> ClusterCache:
@@ -93,6 +98,7 @@ class ClusterCache:
                             obj, spec=dict(obj["spec"], nodeName=current["spec"]["nodeName"]), _assumed=True
                         )
                     store[key] = obj
+                self._dirty[resource.plural].add(key)
                 self.revision = max(self.revision, rv)
                 self.generation += 1
 
@@ -102,6 +108,7 @@ class ClusterCache:
             pod = self.pods.get(key)
             if pod is not None:
                 self.pods[key] = dict(pod, spec=dict(pod["spec"], nodeName=node), _assumed=True)
+                self._dirty["pods"].add(key)
                 self.generation += 1
 
     def forget(self, key: str) -> None:
@@ -112,6 +119,7 @@ class ClusterCache:
                 spec = dict(pod["spec"])
                 spec.pop("nodeName", None)
                 self.pods[key] = {k: v for k, v in dict(pod, spec=spec).items() if k != "_assumed"}
+                self._dirty["pods"].add(key)
                 self.generation += 1
 
     def copy(self) -> tuple[list[Obj], list[Obj]]:
@@ -123,3 +131,67 @@ class ClusterCache:
         with self.lock:
             pod = self.pods.get(key)
             return copy.deepcopy(pod) if pod is not None else None
+
+    def unbound(self, key: str) -> bool:
+        """True when the cache holds pod ``key`` and it has no node (bound or assumed)."""
+        with self.lock:
+            pod = self.pods.get(key)
+            return pod is not None and not (pod.get("spec") or {}).get("nodeName")
+
+    def pending(self) -> list[Obj]:
+        """Pods still waiting for a node (shared objects, read-only)."""
+        with self.lock:
+            return [p for p in self.pods.values() if _unbound(p)]
+
+    def touch(self, keys: list[str]) -> None:
+        """Make the next ``snapshot()`` re-read these pods (after a pass assumed them in it)."""
+        with self.lock:
+            self._dirty["pods"].update(keys)
+
+    def snapshot(self) -> Snapshot:
+        """The scheduling Snapshot, as of now: built from the whole cache once, then kept up to date
+        with only the nodes and pods that changed since the previous call. Callers hold ``pass_lock``
+        while they use it; placements they assume in it must be ``touch``-ed (or assumed/forgotten
+        here) so the next call puts those pods back to what the cache says."""
+        with self.lock:
+            dirty_nodes = {name: self.nodes.get(name) for name in self._dirty["nodes"]}
+            dirty_pods = {key: self.pods.get(key) for key in self._dirty["pods"]}
+            self._dirty = {"nodes": set(), "pods": set()}
+            if self._snapshot is None:
+                nodes, pods = list(self.nodes.values()), list(self.pods.values())
+        if self._snapshot is None:
+            self._snapshot = Snapshot.from_objects(nodes, pods)
+            return self._snapshot
+        snap = self._snapshot
+        added: set[str] = set()
+        for name, node in dirty_nodes.items():
+            if node is None:
+                snap.remove_node(name, reindex=False)
+            else:
+                if name not in snap.by_name:
+                    added.add(name)
+                snap.set_node(node, reindex=False)
+        if dirty_nodes:
+            snap.reindex()
+        if added:  # pods bound to a node before the snapshot knew it
+            with self.lock:
+                dirty_pods.update(
+                    (k, p) for k, p in self.pods.items() if (p.get("spec") or {}).get("nodeName") in added
+                )
+        for key, pod in dirty_pods.items():
+            node = (pod.get("spec") or {}).get("nodeName") if pod is not None else None
+            phase = (pod.get("status") or {}).get("phase") if pod is not None else None
+            if node in snap.by_name and phase not in ("Succeeded", "Failed"):
+                snap.add_pod(node, pod)  # type: ignore[arg-type]
+            else:
+                snap.remove_pod(key)
+        return snap
+
+
+def _unbound(pod: Obj) -> bool:
+    spec, md = pod.get("spec") or {}, pod.get("metadata") or {}
+    return (
+        not spec.get("nodeName")
+        and not md.get("deletionTimestamp")
+        and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    )

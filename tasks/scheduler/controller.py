@@ -15,19 +15,25 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cluster.client import Client
 from tasks.runtime.controller import Change, Context, Watch
 from tasks.scheduler import placement, writes
 from tasks.scheduler.cache import ClusterCache, pod_key
+from tasks.scheduler.framework.podinfo import GROUP_ANNOTATION
 
 log = logging.getLogger("kubeq.scheduler")
 Obj = dict[str, Any]
 RETRY_WAITING = "~unschedulable"  # the key that re-queues every waiting pod
-LOCK_LEASE_MS = 30_000
+LOCK_LEASE_MS = 5_000  # a killed worker's pass lock lapses this soon; a live pass renews it
+LOCK_RENEW_SECONDS = 1.0
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 RECENT_SECONDS = 30.0  # bindings shared with the next pass's worker for this long
 MAX_BACKOFF = 10.0
+BIND_THREADS = 8  # bindings (and their Scheduled events) of one pass are posted concurrently
 
 
 def needs_scheduling(pod: Obj) -> bool:
@@ -80,6 +86,8 @@ class SchedulerController:
         self._cache_lock = threading.Lock()
         self._profiles = placement.profiles()
         self._worker_id = uuid.uuid4().hex
+        self._recent_seen = 0.0  # newest score read from the shared recent-bindings set
+        self._binders: ThreadPoolExecutor | None = None
 
     # ---- plumbing ----------------------------------------------------------------------
     def cache(self, ctx: Context) -> ClusterCache:
@@ -114,10 +122,15 @@ class SchedulerController:
         token = self._worker_id + ":" + uuid.uuid4().hex
         if not self._acquire(ctx, token):
             return dict.fromkeys(keys, 0.2)
+        stop = threading.Event()
+        keeper = threading.Thread(target=self._keep_lock, args=(ctx, token, stop), daemon=True)
+        keeper.start()
         try:
             self._assume_recent(ctx, cache)
             results.update(self._schedule(ctx, cache, pods))
         finally:
+            stop.set()
+            keeper.join()
             self._release(ctx, token)
         return results
 
@@ -130,49 +143,75 @@ class SchedulerController:
             time.sleep(0.01)
         return False
 
-    def _release(self, ctx: Context, token: str) -> None:
+    def _keep_lock(self, ctx: Context, token: str, stop: threading.Event) -> None:
+        """Renew the pass lock while the pass runs (a short lease, so a killed worker's lapses soon)."""
         lock = self._key(ctx, "lock")
-        current = ctx.redis.get(lock)
-        if current is not None and (current.decode() if isinstance(current, bytes) else current) == token:
-            ctx.redis.delete(lock)
+        while not stop.wait(LOCK_RENEW_SECONDS):
+            try:
+                ctx.redis.eval(_RENEW, 1, lock, token, LOCK_LEASE_MS)
+            except Exception:  # Redis blipped: try again next tick; the lease covers a few misses
+                log.warning("could not renew the scheduling lock", exc_info=True)
+
+    def _release(self, ctx: Context, token: str) -> None:
+        ctx.redis.eval(_RELEASE, 1, self._key(ctx, "lock"), token)
 
     def _assume_recent(self, ctx: Context, cache: ClusterCache) -> None:
         """Bindings other workers made in the last seconds, in case our watch has not shown them."""
         recent = self._key(ctx, "recent")
         now = time.time()
-        ctx.redis.zremrangebyscore(recent, 0, now - RECENT_SECONDS)
-        for raw in ctx.redis.zrangebyscore(recent, now - RECENT_SECONDS, "+inf"):
+        # entries are written under the scheduling lock, so those older than our last read (less a
+        # margin for clock jitter) have been seen already
+        since = max(now - RECENT_SECONDS, self._recent_seen - 0.2)
+        pipe = ctx.redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(recent, 0, now - RECENT_SECONDS)
+        pipe.zrangebyscore(recent, since, "+inf")
+        _, entries = pipe.execute()
+        self._recent_seen = now
+        for raw in entries:
             key, node = json.loads(raw)
-            pod = cache.pod(key)
-            if pod is not None and not pod["spec"].get("nodeName"):
+            if cache.unbound(key):
                 cache.assume(key, node)
 
     def _schedule(
         self, ctx: Context, cache: ClusterCache, keys: list[str]
     ) -> dict[str, BaseException | float | None]:
         client: Client = ctx.client
-        nodes, all_pods = cache.copy()
         todo = [p for p in (cache.pod(k) for k in keys) if p is not None and needs_scheduling(p)]
         if not todo:
             return {}
-        snapshot = placement.snapshot(nodes, all_pods)
-        pending = [p for p in all_pods if needs_scheduling(p)]
-        decisions = placement.place(self._profiles, todo, snapshot, pending, random.Random())
+        gangs = any((p["metadata"].get("annotations") or {}).get(GROUP_ANNOTATION) for p in todo)
+        pending = cache.pending() if gangs else []  # only gangs look beyond the batch
+        with cache.pass_lock:
+            snapshot = cache.snapshot()
+            try:
+                decisions = placement.place(self._profiles, todo, snapshot, pending, random.Random())
+            finally:  # the next snapshot re-reads whatever this pass assumed in it
+                cache.touch([pod_key(p) for p in todo])
+            cache.touch([pod_key(p) for p, _ in decisions])  # gang members from outside the batch
         results: dict[str, BaseException | float | None] = {}
         recent = self._key(ctx, "recent")
         waiting = self._key(ctx, "waiting")
         attempts = self._key(ctx, "attempts")
         settled: list[str] = [pod_key(p) for p in todo]  # leave the waiting set unless they wait again
+        placed = [(pod, d.node) for pod, d in decisions if d.node]
+        for pod, node in placed:
+            cache.assume(pod_key(pod), node)
+        bound = self._bind_all(client, placed)
+        now = time.time()
+        done = {
+            json.dumps([pod_key(p), n]): now for (p, n), ok in zip(placed, bound, strict=True) if ok is True
+        }
+        if done:
+            ctx.redis.zadd(recent, done)
+        for (pod, _), ok in zip(placed, bound, strict=True):
+            if ok is not True:
+                cache.forget(pod_key(pod))
+                if isinstance(ok, Exception):  # the API failed: this pod is retried with backoff
+                    results[pod_key(pod)] = ok
         for pod, decision in decisions:
-            key = pod_key(pod)
             if decision.node:
-                cache.assume(key, decision.node)
-                if writes.bind(client, pod, decision.node):
-                    ctx.redis.zadd(recent, {json.dumps([key, decision.node]): time.time()})
-                    writes.scheduled_event(client, pod, decision.node)
-                else:
-                    cache.forget(key)
                 continue
+            key = pod_key(pod)
             if decision.nominated:
                 for victim in decision.victims:
                     writes.evict(client, victim, pod)
@@ -188,3 +227,23 @@ class SchedulerController:
             ctx.redis.srem(waiting, *settled)
             ctx.redis.hdel(attempts, *settled)
         return results
+
+    def _bind_all(self, client: Client, placed: list[tuple[Obj, str]]) -> list[bool | Exception]:
+        """Bind each pod (then record its Scheduled event) on a few threads: True where it bound,
+        False where it was bound already or gone, the exception where the API call failed."""
+
+        def bind(item: tuple[Obj, str]) -> bool | Exception:
+            pod, node = item
+            try:
+                if not writes.bind(client, pod, node):
+                    return False
+            except Exception as exc:
+                return exc
+            writes.scheduled_event(client, pod, node)
+            return True
+
+        if len(placed) <= 1:
+            return [bind(item) for item in placed]
+        if self._binders is None:
+            self._binders = ThreadPoolExecutor(BIND_THREADS, thread_name_prefix="scheduler-bind")
+        return list(self._binders.map(bind, placed))

@@ -57,7 +57,7 @@ class Recorder:
         self.calls: list[tuple[str, list[str]]] = []
         self.fail = 0
 
-    def __call__(self, controller: str, keys: list[str]) -> None:
+    def __call__(self, controller: str, keys: list[str], force: bool = False) -> None:
         if self.fail:
             self.fail -= 1
             raise ConnectionError("work queue down")

@@ -29,7 +29,7 @@ class Snapshot:
         self.namespaces: dict[str, dict[str, str]] = namespaces or {}
         self.pod_node: dict[str, str] = {k: n.name for n in self.nodes for k in n.pods}
         self.next_start = 0
-        self._reindex()
+        self.reindex()
 
     @classmethod
     def from_objects(
@@ -50,7 +50,8 @@ class Snapshot:
                 snap.add_pod(node, p)
         return snap
 
-    def _reindex(self) -> None:
+    def reindex(self) -> None:
+        """Recount the node-wide indexes (images, soft taints, affinity pods): after node changes."""
         self.image_nodes: dict[str, int] = {}
         for n in self.nodes:
             for image in n.images:
@@ -98,8 +99,8 @@ class Snapshot:
 
     # -- nodes --------------------------------------------------------------------------------
 
-    def set_node(self, node: dict[str, Any]) -> NodeInfo:
-        """Add a node or update one in place (its pods stay)."""
+    def set_node(self, node: dict[str, Any], reindex: bool = True) -> NodeInfo:
+        """Add a node or update one in place (its pods stay); ``reindex=False`` defers ``reindex()``."""
         name = (node.get("metadata") or {}).get("name", "")
         info = self.by_name.get(name)
         if info is None:
@@ -108,17 +109,19 @@ class Snapshot:
             self.by_name[name] = info
         else:
             info.set_node(node)
-        self._reindex()
+        if reindex:
+            self.reindex()
         return info
 
-    def remove_node(self, name: str) -> NodeInfo | None:
-        """Drop a node and forget its pods."""
+    def remove_node(self, name: str, reindex: bool = True) -> NodeInfo | None:
+        """Drop a node and forget its pods; ``reindex=False`` defers ``reindex()``."""
         info = self.by_name.pop(name, None)
         if info is not None:
             self.nodes.remove(info)
             for key in info.pods:
                 self.pod_node.pop(key, None)
-            self._reindex()
+            if reindex:
+                self.reindex()
         return info
 
     def __len__(self) -> int:
