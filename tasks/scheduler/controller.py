@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from cluster import errors
+from cluster.api.resources import lookup
 from cluster.client import Client
 from tasks.runtime.controller import Change, Context, Watch
 from tasks.scheduler import placement, writes
@@ -25,6 +27,7 @@ from tasks.scheduler.cache import ClusterCache, pod_key
 from tasks.scheduler.framework.podinfo import GROUP_ANNOTATION
 
 log = logging.getLogger("kubeq.scheduler")
+PODS = lookup("", "v1", "pods")
 Obj = dict[str, Any]
 RETRY_WAITING = "~unschedulable"  # the key that re-queues every waiting pod
 LOCK_LEASE_MS = 5_000  # a killed worker's pass lock lapses this soon; a live pass renews it
@@ -33,6 +36,7 @@ _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPI
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 RECENT_SECONDS = 30.0  # bindings shared with the next pass's worker for this long
 MAX_BACKOFF = 10.0
+UNSEEN_RETRY = 0.2  # a pod the API has but this worker's cache does not show yet is tried again this soon
 BIND_THREADS = 8  # bindings (and their Scheduled events) of one pass are posted concurrently
 
 
@@ -43,6 +47,20 @@ def needs_scheduling(pod: Obj) -> bool:
         and not md.get("deletionTimestamp")
         and pod.get("status", {}).get("phase") not in ("Succeeded", "Failed")
     )
+
+
+def _not_in_cache_yet(client: Client, keys: list[str]) -> list[str]:
+    """Of ``keys`` missing from the cache, those the API still has unbound (the watch lags behind)."""
+    out = []
+    for key in keys:
+        namespace, _, name = key.partition("/")
+        try:
+            pod = client.get(PODS, name, namespace)
+        except errors.NotFound:
+            continue
+        if needs_scheduling(pod):
+            out.append(key)
+    return out
 
 
 def _pod_keys(change: Change) -> list[str]:
@@ -176,9 +194,15 @@ class SchedulerController:
         self, ctx: Context, cache: ClusterCache, keys: list[str]
     ) -> dict[str, BaseException | float | None]:
         client: Client = ctx.client
-        todo = [p for p in (cache.pod(k) for k in keys) if p is not None and needs_scheduling(p)]
+        found = {k: cache.pod(k) for k in keys}
+        todo = [p for p in found.values() if p is not None and needs_scheduling(p)]
+        unseen = _not_in_cache_yet(client, [k for k, p in found.items() if p is None])
+        over = [k for k, p in found.items() if k not in unseen and (p is None or not needs_scheduling(p))]
+        if over:  # deleted or bound meanwhile: no longer waiting
+            ctx.redis.srem(self._key(ctx, "waiting"), *over)
+            ctx.redis.hdel(self._key(ctx, "attempts"), *over)
         if not todo:
-            return {}
+            return dict.fromkeys(unseen, UNSEEN_RETRY)
         gangs = any((p["metadata"].get("annotations") or {}).get(GROUP_ANNOTATION) for p in todo)
         pending = cache.pending() if gangs else []  # only gangs look beyond the batch
         with cache.pass_lock:
@@ -188,7 +212,7 @@ class SchedulerController:
             finally:  # the next snapshot re-reads whatever this pass assumed in it
                 cache.touch([pod_key(p) for p in todo])
             cache.touch([pod_key(p) for p, _ in decisions])  # gang members from outside the batch
-        results: dict[str, BaseException | float | None] = {}
+        results: dict[str, BaseException | float | None] = dict.fromkeys(unseen, UNSEEN_RETRY)
         recent = self._key(ctx, "recent")
         waiting = self._key(ctx, "waiting")
         attempts = self._key(ctx, "attempts")
