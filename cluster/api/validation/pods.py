@@ -153,19 +153,24 @@ def _container(c: dict, field: str, volumes: set[str], host_network: bool, probe
     return out
 
 
+def unique_label_name(item: dict[str, Any], where: str, seen: set[str]) -> list[Cause]:
+    """``item.name``: required, a DNS-1123 label, not in ``seen`` (which it joins)."""
+    name = item.get("name")
+    if not name:
+        return [required(f"{where}.name")]
+    out = [invalid(f"{where}.name", name, msg) for msg in names.dns1123_label(name)]
+    if name in seen:
+        out.append(duplicate(f"{where}.name", name))
+    seen.add(name)
+    return out
+
+
 def _volumes(volumes: Any, field: str) -> tuple[set[str], list[Cause]]:
     out: list[Cause] = []
     seen: set[str] = set()
     for i, volume in dicts(volumes):
         where = f"{field}[{i}]"
-        name = volume.get("name")
-        if not name:
-            out.append(required(f"{where}.name"))
-        else:
-            out += [invalid(f"{where}.name", name, msg) for msg in names.dns1123_label(name)]
-            if name in seen:
-                out.append(duplicate(f"{where}.name", name))
-            seen.add(name)
+        out += unique_label_name(volume, where, seen)
         sources = [k for k, v in volume.items() if k != "name" and v is not None]
         if not sources:
             out.append(required(where, "must specify a volume type"))
@@ -225,14 +230,7 @@ def validate_pod_spec(
     for key, probes in (("initContainers", False), ("containers", True)):
         for i, c in dicts(spec.get(key)):
             where = f"{field}.{key}[{i}]"
-            name = c.get("name")
-            if not name:
-                out.append(required(f"{where}.name"))
-            else:
-                out += [invalid(f"{where}.name", name, msg) for msg in names.dns1123_label(name)]
-                if name in seen:
-                    out.append(duplicate(f"{where}.name", name))
-                seen.add(name)
+            out += unique_label_name(c, where, seen)
             out += _container(c, where, volumes, host_network, probes)
     out += enum(f"{field}.restartPolicy", spec.get("restartPolicy"), restart_policies)
     out += enum(f"{field}.dnsPolicy", spec.get("dnsPolicy"), DNS_POLICIES)
