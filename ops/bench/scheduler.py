@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lease-seconds", type=float, default=60.0, help="hollow Lease renewal period (60)")
     p.add_argument("--timeout", type=float, default=600.0, help="give up waiting for bindings after (600 s)")
     p.add_argument("--redis-url", help="benchmark on this Redis instead of an embedded one")
+    p.add_argument("--log", help="control-plane output (default ops/bench/results/scheduler-processes.log)")
     p.add_argument("--output", help="JSON file to write (default ops/bench/results/scheduler-<time>.json)")
     return p
 
@@ -237,14 +239,17 @@ def quality(client: Client, variant: str) -> dict[str, Any]:
 # ---- processes --------------------------------------------------------------------------------
 @contextmanager
 def control_plane(
-    env: dict[str, str], schedulers: int, nodes: int, lease_seconds: float
+    env: dict[str, str], schedulers: int, nodes: int, lease_seconds: float, log_path: Path
 ) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
-    """controller-manager, scheduler worker(s) and the hollow nodes; waits for registration."""
+    """controller-manager, scheduler worker(s) and the hollow nodes (output to ``log_path``);
+    waits for the nodes' registration."""
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    log = open(log_path, "ab")  # noqa: SIM115 - closed below, after the processes stop
 
     def start(name: str, *args: str, module: str = "workers.cli", **kw: Any) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", module, *args]
-        procs[name] = subprocess.Popen(cmd, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, **kw)
+        kw.setdefault("stdout", log)
+        procs[name] = subprocess.Popen(cmd, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stderr=log, **kw)
         return procs[name]
 
     try:
@@ -274,6 +279,7 @@ def control_plane(
     finally:
         for proc in reversed(list(procs.values())):
             stop_process(proc)
+        log.close()
 
 
 def _wait_nodes_seen(client: Client, nodes: int, timeout: float = 120.0) -> None:
@@ -303,7 +309,13 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         client = Client(base_url, user_agent="kubeq-bench")
         client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
         began = time.monotonic()
-        procs = stack.enter_context(control_plane(env, args.schedulers, args.nodes, args.lease_seconds))
+        log_path = Path(args.log or RESULTS / "scheduler-processes.log")
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_bytes(b"")
+        print(f"  process output: {log_path}", file=sys.stderr, flush=True)
+        procs = stack.enter_context(
+            control_plane(env, args.schedulers, args.nodes, args.lease_seconds, log_path)
+        )
         _wait_nodes_seen(client, args.nodes)
         startup = time.monotonic() - began
         time.sleep(2.0)  # let the scheduler's cache take in the node burst
@@ -409,6 +421,7 @@ def render(f: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the processes on the way out
     figures = benchmark(args)
     print(render(figures), flush=True)
     name = f"scheduler-{args.nodes}n-{args.pods}p-{args.variant}-{time.strftime('%Y%m%d-%H%M%S')}.json"

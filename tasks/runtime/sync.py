@@ -18,7 +18,9 @@ from celery import shared_task
 from cluster.settings import Settings
 from tasks.runtime.controller import Context, Controller, Requeue
 from tasks.runtime.registry import controllers
-from tasks.runtime.workqueue import LEASE, WorkQueue, task_name
+from tasks.runtime.workqueue import WorkQueue, task_name
+
+TASK_TIME_LIMIT = 120  # seconds; far below the visibility timeout (locks are renewed meanwhile)
 
 log = logging.getLogger("kubeq.sync")
 
@@ -35,9 +37,25 @@ def runtime() -> tuple[WorkQueue, Context]:
             settings = Settings.from_env()
             _state["wq"] = WorkQueue.from_settings(settings)
             wq = _state["wq"]
-            _state["ctx"] = Context(client=Client(settings.api_server), caches={}, enqueue=wq.add,
-                                    redis=wq.redis, broker_prefix=settings.broker_prefix)
+            _state["ctx"] = Context(
+                client=Client(settings.api_server),
+                caches={},
+                enqueue=wq.add,
+                redis=wq.redis,
+                broker_prefix=settings.broker_prefix,
+            )
         return _state["wq"], _state["ctx"]
+
+
+def _renew_while_running(
+    wq: WorkQueue, ctl: Controller, keys: list[str], token: str, finished: threading.Event
+) -> None:
+    """Keep the keys' locks alive while their run lasts; a killed worker's locks lapse in one lease."""
+    while not finished.wait(wq.lease / 3):
+        try:
+            wq.renew_many(ctl, keys, token)
+        except Exception:  # Redis away for a moment: the next round tries again
+            log.warning("renewing %s locks failed", ctl.name, exc_info=True)
 
 
 def run_sync(ctl: Controller, keys: list[str], token: str) -> dict[str, str]:
@@ -46,11 +64,16 @@ def run_sync(ctl: Controller, keys: list[str], token: str) -> dict[str, str]:
     got = wq.begin_many(ctl, list(dict.fromkeys(keys)), token)
     if not got:
         return {}
+    finished = threading.Event()
+    renewer = threading.Thread(target=_renew_while_running, args=(wq, ctl, got, token, finished), daemon=True)
+    renewer.start()
     try:
         results = ctl.sync_batch(got, ctx)
     except Exception as exc:  # the whole batch failed: every key backs off
         log.exception("sync %s %s failed", ctl.name, got)
         results = dict.fromkeys(got, exc)
+    finally:
+        finished.set()
     outcome: dict[str, str] = {}
     try:
         for key in got:
@@ -85,8 +108,8 @@ def _register(ctl: Controller) -> Any:
     @shared_task(
         name=task_name(ctl.name),
         bind=True,
-        soft_time_limit=LEASE * 0.8,
-        time_limit=LEASE * 0.9,
+        soft_time_limit=TASK_TIME_LIMIT * 0.9,
+        time_limit=TASK_TIME_LIMIT,
     )
     def sync(self: Any, keys: list[str]) -> dict[str, str]:
         return run_sync(ctl, keys, self.request.id)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 VISIBILITY_TIMEOUT = 3600  # seconds before the Redis broker re-delivers an unacknowledged message
 MAX_COUNTDOWN = 300  # the longest delay (backoff, requeue) a key waits; far below the visibility timeout
-LEASE = 600  # seconds a ``proc`` lock lives if its holder dies; below the visibility timeout
+LEASE = 30  # seconds a ``proc`` lock lives if its holder dies (a running task renews it every LEASE/3)
 PENDING_TTL = VISIBILITY_TIMEOUT  # a pending marker whose message was lost expires (resync repairs it)
 DIRTY_TTL = 2 * LEASE
 FAILS_TTL = 4 * MAX_COUNTDOWN  # a key that stopped failing long ago starts its backoff afresh
@@ -69,6 +69,18 @@ for i = 1, #KEYS, 4 do
   end
 end
 return out
+"""
+
+# KEYS: proc per key. ARGV: token, lease ms. Extends the locks this token holds.
+_RENEW = """
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    n = n + 1
+  end
+end
+return n
 """
 
 # KEYS: (proc, dirty) per key. ARGV: token. Releases locks this token holds (or that expired);
@@ -160,6 +172,7 @@ class WorkQueue:
         self._add = redis_client.register_script(_ADD)
         self._begin = redis_client.register_script(_BEGIN)
         self._done = redis_client.register_script(_DONE)
+        self._renew = redis_client.register_script(_RENEW)
         self._fail = redis_client.register_script(_FAIL)
         self._after = redis_client.register_script(_AFTER)
 
@@ -260,6 +273,12 @@ class WorkQueue:
     def done(self, controller: Controller | str, key: str, token: str) -> bool:
         """End processing ``key``; True if it was added meanwhile (the caller adds it again)."""
         return bool(self.done_many(controller, [key], token))
+
+    def renew_many(self, controller: Controller | str, keys: Sequence[str], token: str) -> int:
+        """Extend the ``proc`` locks ``token`` holds on ``keys`` by a lease; returns how many it held."""
+        ctl = _controller(controller)
+        names = [self._k("proc", ctl.name, k) for k in keys]
+        return int(self._renew(keys=names, args=[token, int(self.lease * 1000)]))
 
     def done_many(self, controller: Controller | str, keys: Sequence[str], token: str) -> list[str]:
         """``done`` for several keys in one step; returns the keys that were dirty."""

@@ -37,7 +37,8 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 RECENT_SECONDS = 30.0  # bindings shared with the next pass's worker for this long
 MAX_BACKOFF = 10.0
 UNSEEN_RETRY = 0.2  # a pod the API has but this worker's cache does not show yet is tried again this soon
-BIND_THREADS = 8  # bindings (and their Scheduled events) of one pass are posted concurrently
+BIND_THREADS = 24  # bindings of one pass are posted concurrently
+EVENT_THREADS = 2  # Scheduled events are posted in the background (best effort, like any Event)
 
 
 def needs_scheduling(pod: Obj) -> bool:
@@ -106,6 +107,7 @@ class SchedulerController:
         self._worker_id = uuid.uuid4().hex
         self._recent_seen = 0.0  # newest score read from the shared recent-bindings set
         self._binders: ThreadPoolExecutor | None = None
+        self._events: ThreadPoolExecutor | None = None
 
     # ---- plumbing ----------------------------------------------------------------------
     def cache(self, ctx: Context) -> ClusterCache:
@@ -205,6 +207,9 @@ class SchedulerController:
             return dict.fromkeys(unseen, UNSEEN_RETRY)
         gangs = any((p["metadata"].get("annotations") or {}).get(GROUP_ANNOTATION) for p in todo)
         pending = cache.pending() if gangs else []  # only gangs look beyond the batch
+        extra = self._ahead(cache, todo, self.batch_size - len(todo))
+        todo += extra
+        extra_keys = {pod_key(p) for p in extra}
         with cache.pass_lock:
             snapshot = cache.snapshot()
             try:
@@ -216,7 +221,8 @@ class SchedulerController:
         recent = self._key(ctx, "recent")
         waiting = self._key(ctx, "waiting")
         attempts = self._key(ctx, "attempts")
-        settled: list[str] = [pod_key(p) for p in todo]  # leave the waiting set unless they wait again
+        # leave the waiting set unless they wait again
+        settled: list[str] = [pod_key(p) for p in todo if pod_key(p) not in extra_keys]
         placed = [(pod, d.node) for pod, d in decisions if d.node]
         for pod, node in placed:
             cache.assume(pod_key(pod), node)
@@ -233,9 +239,9 @@ class SchedulerController:
                 if isinstance(ok, Exception):  # the API failed: this pod is retried with backoff
                     results[pod_key(pod)] = ok
         for pod, decision in decisions:
-            if decision.node:
-                continue
             key = pod_key(pod)
+            if decision.node or key in extra_keys:  # a pod taken ahead that did not fit: its own run says why
+                continue
             if decision.nominated:
                 for victim in decision.victims:
                     writes.evict(client, victim, pod)
@@ -252,9 +258,37 @@ class SchedulerController:
             ctx.redis.hdel(attempts, *settled)
         return results
 
+    @staticmethod
+    def _ahead(cache: ClusterCache, todo: list[Obj], room: int) -> list[Obj]:
+        """Up to ``room`` other pods the cache shows waiting, taken into this pass ahead of their own
+        runs (which then find them bound), so that a pass is not spent on one or two pods while a
+        backlog queues behind it. Only plain pods that have not yet been found unschedulable: gang
+        members, pods nominated by preemption and pods waiting for room are left to their own runs."""
+        if room <= 0:
+            return []
+        have = {pod_key(p) for p in todo}
+        out: list[Obj] = []
+        for pod in cache.pending():
+            md, status = pod["metadata"], pod.get("status") or {}
+            if (
+                pod_key(pod) in have
+                or (md.get("annotations") or {}).get(GROUP_ANNOTATION)
+                or status.get("nominatedNodeName")
+                or any(c.get("type") == "PodScheduled" for c in status.get("conditions") or ())
+            ):
+                continue
+            out.append(pod)
+            if len(out) >= room:
+                break
+        return out
+
     def _bind_all(self, client: Client, placed: list[tuple[Obj, str]]) -> list[bool | Exception]:
-        """Bind each pod (then record its Scheduled event) on a few threads: True where it bound,
-        False where it was bound already or gone, the exception where the API call failed."""
+        """Bind each pod on a few threads: True where it bound, False where it was bound already or
+        gone, the exception where the API call failed. Each bound pod's Scheduled event is queued
+        for the background event threads (the pass does not wait for it)."""
+        if self._events is None:
+            self._events = ThreadPoolExecutor(EVENT_THREADS, thread_name_prefix="scheduler-events")
+        events = self._events
 
         def bind(item: tuple[Obj, str]) -> bool | Exception:
             pod, node = item
@@ -263,7 +297,7 @@ class SchedulerController:
                     return False
             except Exception as exc:
                 return exc
-            writes.scheduled_event(client, pod, node)
+            events.submit(writes.scheduled_event, client, pod, node)
             return True
 
         if len(placed) <= 1:

@@ -45,7 +45,9 @@ def test_plain_pods_are_bound_and_run_on_hollow_nodes(cluster: Cluster, sc: Scop
     conditions = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
     assert conditions["PodScheduled"] == "True" and conditions["Ready"] == "True"
     node = pod["spec"]["nodeName"]
-    scheduled = [e for e in sc.events("plain-0") if e["reason"] == "Scheduled"]
+    scheduled = wait_for(
+        lambda: [e for e in sc.events("plain-0") if e["reason"] == "Scheduled"], 10, "the Scheduled event"
+    )
     assert len(scheduled) == 1
     assert scheduled[0]["message"] == f"Successfully assigned {sc.ns}/plain-0 to {node}"
     assert scheduled[0]["source"]["component"] == "default-scheduler"

@@ -53,8 +53,10 @@ def test_waiting_pod_is_placed_when_a_node_is_added(sc: Scope) -> None:
     sc.node("large", cpu="8")
     assert sc.wait_bound("big", timeout=15) == f"{sc.id}-large"
     assert time.monotonic() - started < 15
-    reasons = [e["reason"] for e in sc.events("big")]
-    assert "FailedScheduling" in reasons and "Scheduled" in reasons
+    reasons = wait_for(
+        lambda: {e["reason"] for e in sc.events("big")} >= {"FailedScheduling", "Scheduled"}, 10, "events"
+    )
+    assert reasons
 
 
 def test_gang_is_placed_whole_or_not_at_all(sc: Scope) -> None:
