@@ -220,6 +220,16 @@ RESOURCES: tuple[Resource, ...] = (
         "coordination.k8s.io", "v1", "Lease", "leases", "lease", True, "io.k8s.api.coordination.v1.Lease"
     ),
     Resource(
+        "scheduling.k8s.io",
+        "v1",
+        "PriorityClass",
+        "priorityclasses",
+        "priorityclass",
+        False,
+        "io.k8s.api.scheduling.v1.PriorityClass",
+        ("pc",),
+    ),
+    Resource(
         "events.k8s.io",
         "v1",
         "Event",

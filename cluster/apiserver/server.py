@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from cluster.apiserver.app import APIServer
-from cluster.registry import Registry, ensure_system_namespaces
+from cluster.registry import Registry, ensure_system_namespaces, ensure_system_priority_classes
 from cluster.settings import Settings
 from cluster.store import Store
 
@@ -39,7 +39,9 @@ def start_compactor(store: Store, settings: Settings) -> threading.Thread:
 
 def bootstrap(settings: Settings) -> None:
     """Create what every cluster starts with (idempotent)."""
-    ensure_system_namespaces(Registry(Store.from_url(settings.redis_url, settings.state_prefix)))
+    registry = Registry(Store.from_url(settings.redis_url, settings.state_prefix))
+    ensure_system_namespaces(registry)
+    ensure_system_priority_classes(registry)
 
 
 def serve(settings: Settings) -> None:

@@ -2,7 +2,7 @@
 
 from cluster.registry import meta, subresources
 from cluster.registry.admission import WriteOptions
-from cluster.registry.bootstrap import ensure_system_namespaces
+from cluster.registry.bootstrap import ensure_system_namespaces, ensure_system_priority_classes
 from cluster.registry.deletion import DeleteOptions, delete, returns_object, success_status
 from cluster.registry.registry import ListQuery, Registry, parse_rv
 
@@ -13,6 +13,7 @@ __all__ = [
     "WriteOptions",
     "delete",
     "ensure_system_namespaces",
+    "ensure_system_priority_classes",
     "meta",
     "parse_rv",
     "returns_object",

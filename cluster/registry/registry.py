@@ -17,6 +17,7 @@ from cluster.api.defaults import job_selector_defaults
 from cluster.api.resources import Resource
 from cluster.registry import meta, strategy
 from cluster.registry.admission import WriteOptions, check_schema, default_and_validate
+from cluster.registry.priority import admit_pod_priority
 from cluster.registry.selection import predicate
 from cluster.store import RV_PLACEHOLDER, Store, WatchEvent
 
@@ -122,6 +123,8 @@ class Registry:
         for key in meta.SYSTEM_FIELDS:
             md.pop(key, None)
         strategy.prepare_for_create(resource, obj)
+        if resource.plural == "pods":
+            admit_pod_priority(self.store, obj)
         default_and_validate(resource, obj, None)
         if resource.namespaced:
             self._require_live_namespace(md["namespace"])

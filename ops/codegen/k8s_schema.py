@@ -35,6 +35,7 @@ ROOTS = [
     "io.k8s.api.discovery.v1.EndpointSlice",
     "io.k8s.api.coordination.v1.Lease",
     "io.k8s.api.events.v1.Event",
+    "io.k8s.api.scheduling.v1.PriorityClass",
     "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions",
     "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
 ]

@@ -138,6 +138,13 @@ class ClusterCache:
             pod = self.pods.get(key)
             return pod is not None and not (pod.get("spec") or {}).get("nodeName")
 
+    def settled(self, key: str) -> bool:
+        """True when the cache holds pod ``key`` and it needs no node: bound (or assumed), finished
+        or being deleted."""
+        with self.lock:
+            pod = self.pods.get(key)
+            return pod is not None and not _unbound(pod)
+
     def pending(self) -> list[Obj]:
         """Pods still waiting for a node (shared objects, read-only)."""
         with self.lock:

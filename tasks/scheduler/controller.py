@@ -139,6 +139,15 @@ class SchedulerController:
         if not pods:
             return results
         cache = self.cache(ctx)
+        done = [k for k in pods if cache.settled(k)]
+        if done:  # bound (often by an earlier pass that took them ahead), finished or being deleted
+            pipe = ctx.redis.pipeline(transaction=False)
+            pipe.srem(self._key(ctx, "waiting"), *done)
+            pipe.hdel(self._key(ctx, "attempts"), *done)
+            pipe.execute()
+            pods = [k for k in pods if k not in set(done)]
+            if not pods:  # nothing to place: no lock, no pass
+                return results
         token = self._worker_id + ":" + uuid.uuid4().hex
         if not self._acquire(ctx, token):
             return dict.fromkeys(keys, 0.2)

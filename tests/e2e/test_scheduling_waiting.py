@@ -86,9 +86,20 @@ def test_gang_waits_for_its_minimum_members(sc: Scope) -> None:
 
 def test_high_priority_pod_preempts_a_lower_one(sc: Scope) -> None:
     sc.node("only", cpu="2")
-    sc.pod("low", cpu="1500m", priority=0, terminationGracePeriodSeconds=0)
+    high_class = f"{sc.id}-high"
+    sc.client.create(
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": high_class},
+            "value": 1000,
+        }
+    )
+    sc.pod("low", cpu="1500m", terminationGracePeriodSeconds=0)  # no class: priority 0
     assert sc.wait_bound("low") == f"{sc.id}-only"
-    sc.pod("high", cpu="1500m", priority=1000)
+    assert sc.get("low")["spec"]["priority"] == 0
+    sc.pod("high", cpu="1500m", priorityClassName=high_class)
+    assert sc.get("high")["spec"]["priority"] == 1000
     assert sc.wait_bound("high") == f"{sc.id}-only"
 
     def low_gone() -> bool:
@@ -102,7 +113,7 @@ def test_high_priority_pod_preempts_a_lower_one(sc: Scope) -> None:
     preempted = [e for e in sc.events("low") if e["reason"] == "Preempted"]
     assert preempted and preempted[0]["source"]["component"] == "default-scheduler"
     # an equal-priority pod does not preempt
-    sc.pod("peer", cpu="1500m", priority=1000)
+    sc.pod("peer", cpu="1500m", priorityClassName=high_class)
     assert sc.wait_unschedulable("peer").startswith("0/1 nodes are available: 1 Insufficient cpu.")
     assert sc.get("high")["spec"]["nodeName"] == f"{sc.id}-only"
     assert sc.client.get(NODES, f"{sc.id}-only")["metadata"]["name"]

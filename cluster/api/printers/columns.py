@@ -243,6 +243,22 @@ ENDPOINTSLICE = (
     AGE,
 )
 ENDPOINTS = (NAME, _str("Endpoints", "Addresses and ports.", plain(cells.endpoints_list)), AGE)
+PRIORITYCLASS = (
+    NAME,
+    Column("Value", "integer", "Priority given to pods of this class.", field("value", default=0)),
+    Column(
+        "Global-Default",
+        "boolean",
+        "Whether pods without a class get this one.",
+        plain(lambda o: bool(o.get("globalDefault"))),
+    ),
+    AGE,
+    _str(
+        "PreemptionPolicy",
+        "Whether pods of this class may preempt others.",
+        field("preemptionPolicy", default="PreemptLowerPriority"),
+    ),
+)
 DEFAULT = (NAME, AGE)
 
 
@@ -263,6 +279,7 @@ COLUMNS: dict[tuple[str, str], tuple[Column, ...]] = {
     ("coordination.k8s.io", "leases"): LEASE,
     ("discovery.k8s.io", "endpointslices"): ENDPOINTSLICE,
     ("", "endpoints"): ENDPOINTS,
+    ("scheduling.k8s.io", "priorityclasses"): PRIORITYCLASS,
 }
 
 

@@ -54,6 +54,11 @@ _KINDS: dict[tuple[str, str], tuple[NameRule, Rule | None, UpdateRule | None]] =
     ("batch", "CronJob"): (names.dns1123_subdomain, workloads.validate_cronjob, None),
     ("discovery.k8s.io", "EndpointSlice"): (names.dns1123_subdomain, services.validate_endpoint_slice, None),
     ("coordination.k8s.io", "Lease"): (names.dns1123_subdomain, cluster_kinds.validate_lease, None),
+    ("scheduling.k8s.io", "PriorityClass"): (
+        names.dns1123_subdomain,
+        cluster_kinds.validate_priority_class,
+        cluster_kinds.validate_priority_class_update,
+    ),
     ("events.k8s.io", "Event"): (names.dns1123_subdomain, cluster_kinds.validate_events_event, None),
 }
 

@@ -11,8 +11,10 @@ from cluster.api.validation.errors import (
     dicts,
     duplicate,
     enum,
+    forbidden,
     invalid,
     nonnegative,
+    not_supported,
     positive,
     required,
 )
@@ -94,4 +96,30 @@ def validate_events_event(obj: dict) -> list[Cause]:
         if isinstance(value, str) and len(value) > 128:
             out.append(Cause("FieldValueTooLong", "Too long: may not be more than 128 bytes", key))
     out += enum("type", obj.get("type"), EVENT_TYPES)
+    return out
+
+
+HIGHEST_USER_PRIORITY = 1_000_000_000
+_PREEMPTION = ("PreemptLowerPriority", "Never")
+
+
+def validate_priority_class(obj: dict) -> list[Cause]:
+    """``PriorityClass``: a value at most one billion outside the ``system-`` names; a known policy."""
+    out: list[Cause] = []
+    name = as_dict(obj.get("metadata")).get("name", "")
+    value = obj.get("value")
+    if isinstance(value, int) and value > HIGHEST_USER_PRIORITY and not str(name).startswith("system-"):
+        out.append(invalid("value", value, f"must not be greater than {HIGHEST_USER_PRIORITY}"))
+    policy = obj.get("preemptionPolicy")
+    if policy is not None and policy not in _PREEMPTION:
+        out.append(not_supported("preemptionPolicy", policy, _PREEMPTION))
+    return out
+
+
+def validate_priority_class_update(obj: dict, old: dict) -> list[Cause]:
+    """``value`` and ``preemptionPolicy`` cannot change."""
+    out: list[Cause] = []
+    for key in ("value", "preemptionPolicy"):
+        if obj.get(key) != old.get(key):
+            out.append(forbidden(key, "may not be changed in an update."))
     return out
