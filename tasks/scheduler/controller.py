@@ -145,7 +145,8 @@ class SchedulerController:
             pipe.srem(self._key(ctx, "waiting"), *done)
             pipe.hdel(self._key(ctx, "attempts"), *done)
             pipe.execute()
-            pods = [k for k in pods if k not in set(done)]
+            gone = set(done)
+            pods = [k for k in pods if k not in gone]
             if not pods:  # nothing to place: no lock, no pass
                 return results
         token = self._worker_id + ":" + uuid.uuid4().hex

@@ -1,0 +1,34 @@
+"""The scheduler benchmark runs end to end at a tiny size: every pod bound, a sane table and JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_tiny_spread_run_binds_every_pod_and_reports_quality(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "ops.bench.scheduler", "--nodes", "12", "--pods", "30",
+            "--variant", "spread", "--output", str(out), "--log", str(tmp_path / "processes.log"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "12 hollow nodes, 30 pods, variant spread" in result.stdout
+    assert "pods bound       30 / 30" in result.stdout
+    figures = json.loads(out.read_text())
+    assert figures["bound"] == figures["created"] == 30 and figures["create_errors"] == 0
+    assert figures["pods_per_s"] > 0 and figures["p99_ms"] >= figures["p50_ms"] > 0
+    quality = figures["quality"]
+    assert quality["overcommitted_nodes"] == [] and quality["anti_affinity_violations"] == 0
+    assert sum(quality["pods_per_zone"].values()) == 30 and quality["zone_skew"] <= 1  # maxSkew 1 held
+    assert quality["max_pods_per_node"] >= quality["min_pods_per_node"] >= 0
