@@ -21,6 +21,11 @@ def _line(event_type: str, obj: Obj) -> bytes:
     return codecs.encode_json({"type": event_type, "object": obj}) + b"\n"
 
 
+def _raw_line(event_type: str, raw: str) -> bytes:
+    """The same line as ``_line`` from the object's stored JSON text (compact, kind included)."""
+    return b'{"type":"' + event_type.encode() + b'","object":' + raw.encode("utf-8") + b"}\n"
+
+
 def stream(
     registry: Registry,
     resource: Resource,
@@ -47,22 +52,33 @@ def stream(
     first = True
     events = registry.watch(resource, namespace, query, heartbeat=heartbeat)
     yield b""  # sends the response headers now: clients wait for them before the first event
+    pending: list[bytes] = []  # lines held back while more events follow at once: one write for all
     try:
         while True:
             try:
                 event = next(events)
             except StopIteration:
+                if pending:
+                    yield b"".join(pending)
                 return
             except (errors.Gone, errors.ResourceExpired) as exc:
-                yield _line("ERROR", errors.Gone(str(exc)).to_status())
+                pending.append(_line("ERROR", errors.Gone(str(exc)).to_status()))
+                yield b"".join(pending)
                 return
             now = time.monotonic()
             if event is not None:
-                obj = render(event.object, first) if render else event.object
+                if render is not None:
+                    pending.append(_line(event.type, render(event.object, first)))
+                elif event.raw is not None:
+                    pending.append(_raw_line(event.type, event.raw))
+                else:
+                    pending.append(_line(event.type, event.object))
                 first = False
                 last_rv = str(event.revision)
                 last_sent = now
-                yield _line(event.type, obj)
+                if not event.more or now >= deadline:
+                    yield b"".join(pending)
+                    pending = []
             elif bookmarks and now - last_sent >= BOOKMARK_EVERY and last_rv != "0":
                 last_sent = now
                 yield _line(

@@ -106,8 +106,9 @@ class Registry:
     ) -> Iterator[WatchEvent | None]:
         if not start:
             snapshot = self.store.list(resource.qualified, ns, predicate=pred)
-            for item in snapshot.items:
-                yield WatchEvent("ADDED", item, int(item["metadata"]["resourceVersion"]))
+            last = len(snapshot.items) - 1
+            for i, item in enumerate(snapshot.items):
+                yield WatchEvent("ADDED", item, int(item["metadata"]["resourceVersion"]), more=i < last)
             start = snapshot.revision
         yield from self.store.watch(resource.qualified, ns, start, predicate=pred, **kwargs)
 

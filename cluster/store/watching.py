@@ -8,9 +8,9 @@ watcher blocks on ``XREAD`` only as a wake-up signal.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cluster import errors
@@ -22,13 +22,45 @@ if TYPE_CHECKING:
 BATCH = 500
 
 
-@dataclass
 class WatchEvent:
-    """``type`` is ADDED, MODIFIED or DELETED; ``object`` carries resourceVersion = ``revision``."""
+    """``type`` is ADDED, MODIFIED or DELETED; ``object`` carries resourceVersion = ``revision``.
 
-    type: str
-    object: dict[str, Any]
-    revision: int
+    ``raw``, when set, is the object's stored JSON text (``object`` is decoded from it on first
+    use), so a watch can send it on without decoding and encoding again. ``more`` is True when
+    another event follows at once (from the same read), so a stream may hold this one back and
+    send both together.
+    """
+
+    __slots__ = ("type", "revision", "raw", "more", "_object")
+
+    def __init__(
+        self,
+        type: str,
+        object: dict[str, Any] | None,
+        revision: int,
+        *,
+        raw: str | None = None,
+        more: bool = False,
+    ) -> None:
+        if object is None and raw is None:
+            raise ValueError("a WatchEvent needs an object or its JSON text")
+        self.type, self.revision, self.raw, self.more = type, revision, raw, more
+        self._object = object
+
+    @property
+    def object(self) -> dict[str, Any]:
+        if self._object is None:
+            assert self.raw is not None
+            self._object = json.loads(self.raw)
+        return self._object
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WatchEvent):
+            return NotImplemented
+        return (self.type, self.object, self.revision) == (other.type, other.object, other.revision)
+
+    def __repr__(self) -> str:
+        return f"WatchEvent(type={self.type!r}, object={self.object!r}, revision={self.revision!r})"
 
 
 def _poll(store: Store, keys: Keys, position: int) -> tuple[list[codec.Change], int]:
@@ -49,20 +81,20 @@ def _event(
     """The event a watcher sees for ``change``, or None when it does not concern the watcher."""
     if prefix and not change.key.startswith(prefix):
         return None
-    obj = change.object()
     if predicate is None:
-        return WatchEvent(change.type, obj, change.revision)
+        return WatchEvent(change.type, None, change.revision, raw=change.obj)
+    obj = change.object()
     now = predicate(obj)
     if change.type != "MODIFIED":
-        return WatchEvent(change.type, obj, change.revision) if now else None
+        return WatchEvent(change.type, obj, change.revision, raw=change.obj) if now else None
     previous = change.previous()
     before = previous is not None and predicate(previous)
     if before and now:
-        return WatchEvent("MODIFIED", obj, change.revision)
+        return WatchEvent("MODIFIED", obj, change.revision, raw=change.obj)
     if before:
-        return WatchEvent("DELETED", obj, change.revision)
+        return WatchEvent("DELETED", obj, change.revision, raw=change.obj)
     if now:
-        return WatchEvent("ADDED", obj, change.revision)
+        return WatchEvent("ADDED", obj, change.revision, raw=change.obj)
     return None
 
 
@@ -85,10 +117,10 @@ def watch_changes(
     def follow() -> Iterator[WatchEvent | None]:
         changes, position = first
         while True:
-            for change in changes:
-                event = _event(change, prefix, predicate)
-                if event is not None:
-                    yield event
+            events = [e for e in (_event(c, prefix, predicate) for c in changes) if e is not None]
+            for event in events[:-1]:
+                event.more = True
+            yield from events
             if stop is not None and stop.is_set():
                 return
             if len(changes) < BATCH:
