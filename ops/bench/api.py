@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from cluster.store import start_embedded
 from cluster.store.embedded import free_port
 from ops.bench import workload
 from ops.bench.direct import run_direct
-from ops.bench.harness import CpuMeter, Result, children_of
+from ops.bench.harness import CpuMeter, Result, children_of, machine_facts
 from workers.local_cluster import stop_process, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,12 +145,7 @@ def _context(
     sizes: dict[str, int],
 ) -> dict[str, object]:
     return {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "system": f"{platform.system()} {platform.release()}",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        **machine_facts(),
         "peer": f"kubeq apiserver at {base_url} ({args.workers} gunicorn gevent workers), same machine",
         "redis": f"{redis_desc}, version {version}",
         "load_generator": LOADGEN,

@@ -8,6 +8,7 @@ together and repeat the operation until the time is up. The operation returns Tr
 from __future__ import annotations
 
 import os
+import platform
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,18 @@ class Result:
             "p99_ms": round(self.percentile(99), 3),
             "cpu_percent": {k: round(v, 1) for k, v in self.cpu.items()},
         }
+
+
+def machine_facts() -> dict[str, object]:
+    """Date, CPUs, platform, Python and load average: the lines every benchmark states first."""
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "system": f"{platform.system()} {platform.release()}",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def percentile(values: list[float], q: float) -> float:

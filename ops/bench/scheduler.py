@@ -41,7 +41,7 @@ import redis
 from cluster.api.resources import lookup
 from cluster.client import Client
 from ops.bench.api import ROOT, _redis_cpu, apiserver, redis_server
-from ops.bench.harness import CpuMeter, children_of, percentile
+from ops.bench.harness import CpuMeter, children_of, machine_facts, percentile
 from ops.bench.workload import Client as HttpClient
 from tasks.scheduler.framework import resources as res
 from workers.local_cluster import stop_process
@@ -368,15 +368,8 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _context(args: argparse.Namespace, redis_desc: str, admin: redis.Redis, startup: float) -> dict[str, Any]:
-    import platform
-
     return {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "system": f"{platform.system()} {platform.release()}",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        **machine_facts(),
         "redis": f"{redis_desc}, version {admin.info('server').get('redis_version', '?')}",
         "nodes": args.nodes,
         "pods": args.pods,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from cluster import errors
 from cluster.api.resources import lookup
 from cluster.client.client import Client
 from tests.e2e.conftest import ROOT, APIServerProcess, Kubectl
+from tests.e2e.scheduling import wait_for
 from workers.local_cluster import stop_process
 
 NODES = lookup("", "v1", "nodes")
@@ -32,21 +33,6 @@ def start_hollow(server: str, count: int, prefix: str, *extra: str) -> subproces
     return subprocess.Popen(
         [*args, "--server", server, *extra], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll ``check()`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-        except errors.NotFound:
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def fleet_nodes(client: Client, prefix: str) -> list[dict[str, Any]]:
