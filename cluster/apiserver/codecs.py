@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import yaml
 
-from cluster import errors
+from cluster import errors, jsoncodec
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's request body limit
 MAX_DEPTH = 100  # nesting of maps and lists in a body; real objects stay far below
@@ -56,7 +55,7 @@ def read_body(environ: dict[str, Any]) -> bytes:
 
 def _loads_json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return jsoncodec.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.BadRequest(f"the request body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -127,7 +126,7 @@ def decode_object(content_type: str | None, body: bytes) -> dict[str, Any]:
 
 
 def encode_json(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return jsoncodec.dumpb(obj)
 
 
 def encode_yaml(obj: Any) -> bytes:

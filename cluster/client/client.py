@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from cluster import errors
+from cluster import errors, jsoncodec
 from cluster.api.resources import Resource, by_kind
 
 Obj = dict[str, Any]
@@ -107,7 +107,7 @@ class Client:
         """One request; the decoded reply, or the domain error its ``Status`` names."""
         if query:
             path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v not in (None, "")})
-        data = None if body is None else json.dumps(body).encode()
+        data = None if body is None else jsoncodec.dumpb(body)
         for attempt in (0, 1):
             conn = self._connection(fresh=attempt == 1)
             try:
@@ -118,7 +118,7 @@ class Client:
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 if attempt == 1:
                     raise
-        reply = json.loads(raw) if raw else {}
+        reply = jsoncodec.loads(raw) if raw else {}
         if resp.status >= 400:
             raise error_from_status(resp.status, reply)
         return reply
@@ -255,7 +255,7 @@ class Client:
             for line in resp:
                 if not line.strip():
                     continue
-                event = json.loads(line)
+                event = jsoncodec.loads(line)
                 if event.get("type") == "ERROR":
                     status = event.get("object", {})
                     raise error_from_status(int(status.get("code", 500)), status)

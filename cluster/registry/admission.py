@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from cluster import errors
+from cluster import errors, jsoncodec
 from cluster.api.defaults import apply_defaults
 from cluster.api.models import check_fields, drop_unknown
 from cluster.api.resources import Resource
@@ -60,7 +59,7 @@ def check_schema(
 
 def check_size(resource: Resource, obj: dict[str, Any]) -> None:
     """Objects over 1.5 MiB are refused with 422, as the store could not take them."""
-    size = len(json.dumps(obj, separators=(",", ":")))
+    size = len(jsoncodec.dumpb(obj))
     if size > MAX_OBJECT_BYTES:
         name = obj.get("metadata", {}).get("name", "")
         raise errors.invalid(

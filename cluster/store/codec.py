@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from cluster import errors
+from cluster import errors, jsoncodec
 
 RV_PLACEHOLDER = "@@kubeq-resource-version-9f2c41@@"
 
@@ -32,7 +32,7 @@ def template(obj: dict[str, Any]) -> str:
     """
     metadata = dict(obj.get("metadata") or {})
     metadata["resourceVersion"] = RV_PLACEHOLDER
-    encoded = json.dumps({**obj, "metadata": metadata}, separators=(",", ":"), ensure_ascii=False)
+    encoded = jsoncodec.dumps({**obj, "metadata": metadata})
     if encoded.count(RV_PLACEHOLDER) != 1:
         raise errors.BadRequest("object contains a reserved string")
     return encoded
@@ -41,7 +41,7 @@ def template(obj: dict[str, Any]) -> str:
 def decode_stored(value: Any) -> tuple[int, dict[str, Any]]:
     """A stored ``"<revision>\\n<template>"`` value -> (revision, object)."""
     rev, _, body = text(value).partition("\n")
-    return int(rev), json.loads(body.replace(RV_PLACEHOLDER, rev, 1))
+    return int(rev), jsoncodec.loads(body.replace(RV_PLACEHOLDER, rev, 1))
 
 
 def name_of(key: str) -> str:
@@ -60,10 +60,10 @@ class Change:
     prev: str | None
 
     def object(self) -> dict[str, Any]:
-        return json.loads(self.obj)
+        return jsoncodec.loads(self.obj)
 
     def previous(self) -> dict[str, Any] | None:
-        return json.loads(self.prev) if self.prev is not None else None
+        return jsoncodec.loads(self.prev) if self.prev is not None else None
 
 
 def decode_changes(entries: list[Any]) -> list[Change]:

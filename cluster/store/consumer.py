@@ -23,7 +23,6 @@ returned (the periodic resync repairs what they would have triggered).
 from __future__ import annotations
 
 import dataclasses
-import json
 import threading
 import time
 from collections.abc import Iterable
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
+from cluster import jsoncodec
 from cluster.store import codec
 
 if TYPE_CHECKING:
@@ -229,8 +229,8 @@ class Consumer:
                         id=entry_id,
                         revision=revision,
                         type=fields["type"],
-                        object=json.loads(fields["obj"]),
-                        prev=json.loads(prev) if prev is not None else None,
+                        object=jsoncodec.loads(fields["obj"]),
+                        prev=jsoncodec.loads(prev) if prev is not None else None,
                     )
                 )
         if gone:

@@ -8,12 +8,11 @@ R. Chunks after the first are pinned to the same R, as are pages resumed with a 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cluster import errors
+from cluster import errors, jsoncodec
 from cluster.store import codec
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ class _Entry:
     stored: bool  # raw is "<rev>\n<template>" (True) or plain JSON from a change's prev (False)
 
     def object(self) -> dict[str, Any]:
-        return codec.decode_stored(self.raw)[1] if self.stored else json.loads(self.raw)
+        return codec.decode_stored(self.raw)[1] if self.stored else jsoncodec.loads(self.raw)
 
 
 class _Pager:

@@ -8,12 +8,11 @@ watcher blocks on ``XREAD`` only as a wake-up signal.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from cluster import errors
+from cluster import errors, jsoncodec
 from cluster.store import codec
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ class WatchEvent:
     def object(self) -> dict[str, Any]:
         if self._object is None:
             assert self.raw is not None
-            self._object = json.loads(self.raw)
+            self._object = jsoncodec.loads(self.raw)
         return self._object
 
     def __eq__(self, other: object) -> bool:
