@@ -6,6 +6,7 @@ import logging
 import threading
 from typing import Any
 
+from cluster.apiserver import onewrite
 from cluster.apiserver.app import APIServer
 from cluster.registry import Registry, ensure_system_namespaces, ensure_system_priority_classes
 from cluster.settings import Settings
@@ -65,6 +66,7 @@ def serve(settings: Settings) -> None:
                 self.cfg.set(key, value)
 
         def load(self) -> APIServer:
+            onewrite.install()
             return build_app(settings)
 
     bootstrap(settings)

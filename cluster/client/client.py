@@ -88,6 +88,12 @@ class Client:
             self._local.conn = conn
         return conn
 
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
     def _headers(self, content_type: str | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         if content_type:
@@ -115,9 +121,18 @@ class Client:
                 resp = conn.getresponse()
                 raw = resp.read()
                 break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            except (
+                http.client.RemoteDisconnected,
+                http.client.CannotSendRequest,
+                ConnectionResetError,
+                BrokenPipeError,
+            ):
                 if attempt == 1:
+                    self._drop_connection()
                     raise
+            except BaseException:  # a timeout or worse mid-request: this connection is unusable now
+                self._drop_connection()
+                raise
         reply = jsoncodec.loads(raw) if raw else {}
         if resp.status >= 400:
             raise error_from_status(resp.status, reply)
