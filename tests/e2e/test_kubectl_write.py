@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import uuid
+
+from tests.e2e.test_kubectl_get import rows
 
 DEPLOYMENT = """
 apiVersion: apps/v1
@@ -40,10 +41,6 @@ spec:
   - name: c
     image: nginx
 """
-
-
-def rows(text: str) -> list[list[str]]:
-    return [re.split(r"\s{2,}", line.strip()) for line in text.strip().splitlines()]
 
 
 def get_json(kubectl, *args: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
