@@ -190,6 +190,7 @@ def update(req: Request) -> Reply:
         return Reply(200, patching.write_scale(req.registry, i.resource, i.namespace, i.name, obj, opts))
     if i.subresource not in ("", "status", "finalize"):
         raise errors.MethodNotAllowed(f"PUT is not supported on {i.resource.plural}/{i.subresource}")
+    old = None
     if opts.field_manager and isinstance(obj, dict):
         try:
             old = req.registry.get(i.resource, i.namespace, i.name)
@@ -205,7 +206,7 @@ def update(req: Request) -> Reply:
             i.resource.schema,
             subresource=i.subresource if i.subresource == "status" else "",
         )
-    updated = req.registry.update(i.resource, i.namespace, i.name, obj, opts, i.subresource)
+    updated = req.registry.update(i.resource, i.namespace, i.name, obj, opts, i.subresource, current=old)
     return Reply(200, updated, warnings=opts.warnings)
 
 

@@ -50,15 +50,23 @@ def write_scale(
             resource.schema,
             subresource="scale",
         )
-    return subresources.to_scale(registry.update(resource, ns, name, new, opts))
+    return subresources.to_scale(registry.update(resource, ns, name, new, opts, current=old))
 
 
 def _write(
-    registry: Registry, resource: Resource, ns: str | None, name: str, sub: str, obj: Obj, opts: WriteOptions
+    registry: Registry,
+    resource: Resource,
+    ns: str | None,
+    name: str,
+    sub: str,
+    obj: Obj,
+    opts: WriteOptions,
+    current: Obj,
 ) -> Obj:
+    """Store the patched ``obj``; ``current`` is what the patch was applied to (a Scale for scale)."""
     if sub == "scale":
         return write_scale(registry, resource, ns, name, obj, opts)
-    return registry.update(resource, ns, name, obj, opts, sub)
+    return registry.update(resource, ns, name, obj, opts, sub, current=current)
 
 
 def _patched(
@@ -145,7 +153,7 @@ def patch(
                 subresource=status_sub,
             )
         try:
-            return _write(registry, resource, ns, name, sub, new, opts), False
+            return _write(registry, resource, ns, name, sub, new, opts, current), False
         except errors.Conflict:
             if pinned or attempt == _RETRIES - 1:
                 raise

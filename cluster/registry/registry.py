@@ -148,11 +148,14 @@ class Registry:
         obj: Obj,
         opts: WriteOptions,
         subresource: str = "",
+        current: Obj | None = None,
     ) -> Obj:
         """Replace an object (or its status). CAS on ``metadata.resourceVersion`` when given.
 
-        ``Conflict`` on a stale resourceVersion, ``NotFound`` if absent, ``Invalid`` on bad content.
-        Clearing the last finalizer of an object being deleted deletes it.
+        ``current`` is the stored object if the caller has just read it (saves a read; the write
+        still compares revisions in the store). ``Conflict`` on a stale resourceVersion,
+        ``NotFound`` if absent, ``Invalid`` on bad content. Clearing the last finalizer of an object
+        being deleted deletes it.
         """
         key = resource.key(namespace, name)
         obj = check_schema(resource, self._typed(resource, obj), opts)
@@ -165,7 +168,7 @@ class Registry:
         md["name"] = name
         expected = parse_rv(md.get("resourceVersion"))
         for attempt in range(_UNCONDITIONAL_RETRIES):
-            old = self.store.get(resource.qualified, key)
+            old = current if attempt == 0 and current is not None else self.store.get(resource.qualified, key)
             if expected is not None and str(expected) != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(resource.qualified, name, current=old)
             new = self._next_version(resource, old, obj, subresource)
