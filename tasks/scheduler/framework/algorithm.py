@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -50,12 +51,17 @@ class ScheduleResult:
 
 def run_pre_filter(profile: Profile, state: CycleState, pod: PodInfo) -> Status | None:
     """PreFilter in order; records skips in ``state``; returns the first rejection or error."""
-    for pl in profile.pre_filter:
-        st = pl.pre_filter(state, pod)
+    return _run_pre(profile.pre_filter, lambda pl: pl.pre_filter(state, pod), state.skip_filter)
+
+
+def _run_pre(plugins: list[Any], call: Callable[[Any], Status | None], skipped: set[str]) -> Status | None:
+    """Run a pre-extension point: SKIP results join ``skipped``; the first other failure is returned."""
+    for pl in plugins:
+        st = call(pl)
         if st is None or st.code == Code.SUCCESS:
             continue
         if st.code == Code.SKIP:
-            state.skip_filter.add(pl.name)
+            skipped.add(pl.name)
             continue
         return st.with_plugin(pl.name)
     return None
@@ -107,14 +113,9 @@ def _find_feasible(
 
 
 def _scores(profile: Profile, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> list[int] | Status:
-    for pl in profile.pre_score:
-        st = pl.pre_score(state, pod, nodes)
-        if st is None or st.code == Code.SUCCESS:
-            continue
-        if st.code == Code.SKIP:
-            state.skip_score.add(pl.name)
-            continue
-        return st.with_plugin(pl.name)
+    failed = _run_pre(profile.pre_score, lambda pl: pl.pre_score(state, pod, nodes), state.skip_score)
+    if failed is not None:
+        return failed
     totals = [0] * len(nodes)
     for pl, weight in profile.score:
         if pl.name in state.skip_score:
