@@ -32,9 +32,17 @@ class ControlPlane:
 
 @contextlib.contextmanager
 def launch_control_plane(
-    server: APIServerProcess, *, schedulers: int = 1, hollow: int = 0, hollow_prefix: str = "hollow"
+    server: APIServerProcess,
+    *,
+    schedulers: int = 1,
+    hollow: int = 0,
+    hollow_prefix: str = "hollow",
+    controllers: tuple[str, ...] = (),
 ) -> Iterator[ControlPlane]:
-    """The dispatcher + controllers worker, ``schedulers`` scheduler workers and hollow nodes."""
+    """The dispatcher + controllers worker, ``schedulers`` scheduler workers and hollow nodes.
+
+    ``controllers`` (``module:Class`` paths) are registered beside the built-in ones.
+    """
     env = dict(
         os.environ,
         PYTHONPATH=str(ROOT),
@@ -42,6 +50,7 @@ def launch_control_plane(
         KUBEQ_STATE_PREFIX=server.prefix,
         KUBEQ_SERVER=server.url,
         KUBEQ_BROKER_PREFIX=f"{server.prefix}-broker:",
+        KUBEQ_EXTRA_CONTROLLERS=",".join(controllers),
     )
     plane = ControlPlane(env)
     try:

@@ -163,6 +163,24 @@ def test_pod_asking_to_succeed_completes(
     assert "Completed" in out
 
 
+def test_pod_asking_to_fail_ends_failed_with_its_exit_code(
+    client: Client, fleet: str, namespace: str, kubectl: Kubectl
+) -> None:
+    annotations = {"kubeq.io/hollow-succeed-after-seconds": "1", "kubeq.io/hollow-exit-code": "3"}
+    client.create(pod(namespace, "crash", f"{fleet}-1", annotations))
+
+    def failed() -> dict[str, Any] | None:
+        current = client.get(PODS, "crash", namespace)
+        return current if current["status"].get("phase") == "Failed" else None
+
+    status = wait_for(failed, 10, "pod to fail")["status"]
+    for cs in status["containerStatuses"]:
+        assert cs["state"]["terminated"]["exitCode"] == 3
+        assert cs["state"]["terminated"]["reason"] == "Error"
+    out = kubectl("get", "pod", "crash", "-n", namespace, "--no-headers").stdout
+    assert "Error" in out
+
+
 def test_deleting_running_pod_finishes(client: Client, fleet: str, namespace: str, kubectl: Kubectl) -> None:
     client.create(pod(namespace, "doomed", f"{fleet}-4"))
     wait_for(

@@ -4,6 +4,6 @@
 """
 
 from workers.hollow.fleet import HollowFleet, Registration, run_hollow_nodes
-from workers.hollow.objects import SUCCEED_ANNOTATION
+from workers.hollow.objects import EXIT_CODE_ANNOTATION, SUCCEED_ANNOTATION
 
-__all__ = ["SUCCEED_ANNOTATION", "HollowFleet", "Registration", "run_hollow_nodes"]
+__all__ = ["EXIT_CODE_ANNOTATION", "SUCCEED_ANNOTATION", "HollowFleet", "Registration", "run_hollow_nodes"]

@@ -20,6 +20,8 @@ KUBELET_VERSION = "v1.32.0-kubeq.1"
 RUNTIME_VERSION = "hollow://1.0"
 ZONES = ("zone-a", "zone-b", "zone-c")
 SUCCEED_ANNOTATION = "kubeq.io/hollow-succeed-after-seconds"
+# with the annotation above: the exit code the pod's containers end with (non-zero: phase Failed)
+EXIT_CODE_ANNOTATION = "kubeq.io/hollow-exit-code"
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION = 40
 _NODE_IP_BASE = int(ipaddress.IPv4Address("10.64.0.0"))
@@ -265,29 +267,40 @@ def running_status(pod: Obj, spec: NodeSpec, now: datetime) -> Obj:
     return status
 
 
-def succeeded_status(pod: Obj, now: datetime) -> Obj:
-    """The ``status`` of ``pod`` after every container exited 0 (phase Succeeded)."""
+def exit_code(pod: Obj) -> int:
+    """The exit code ``pod`` asks its containers to end with (its annotation; 0 by default)."""
+    raw = (pod["metadata"].get("annotations") or {}).get(EXIT_CODE_ANNOTATION, "0")
+    try:
+        return int(raw)
+    except ValueError:
+        return 0
+
+
+def finished_status(pod: Obj, now: datetime) -> Obj:
+    """The ``status`` of ``pod`` after every container exited with its ``exit_code`` (0: Succeeded)."""
     old = pod.get("status") or {}
     at = timestamp(now)
+    code = exit_code(pod)
     finished = []
     for cs in old.get("containerStatuses") or []:
         running = (cs.get("state") or {}).get("running") or {}
         terminated = {
-            "exitCode": 0,
-            "reason": "Completed",
+            "exitCode": code,
+            "reason": "Completed" if code == 0 else "Error",
             "startedAt": running.get("startedAt", at),
             "finishedAt": at,
             "containerID": cs.get("containerID", ""),
         }
         finished.append({**cs, "ready": False, "started": False, "state": {"terminated": terminated}})
+    reason = "PodCompleted" if code == 0 else "PodFailed"
     wanted = [
         _condition("PodReadyToStartContainers", "False", at),
-        _condition("Ready", "False", at, "PodCompleted"),
-        _condition("ContainersReady", "False", at, "PodCompleted"),
+        _condition("Ready", "False", at, reason),
+        _condition("ContainersReady", "False", at, reason),
     ]
     return {
         **old,
-        "phase": "Succeeded",
+        "phase": "Succeeded" if code == 0 else "Failed",
         "conditions": _merge_conditions(old.get("conditions") or [], wanted),
         "containerStatuses": finished,
     }

@@ -3,7 +3,8 @@
 One watch (``fieldSelector=spec.nodeName!=``: every bound pod) serves the whole fleet; events for
 other nodes are dropped by a dict lookup. Actions run later on the fleet's timers:
   - a Pending pod goes Running (``startup`` seconds after it is seen);
-  - a Running pod with the succeed annotation goes Succeeded that many seconds after it started;
+  - a Running pod with the succeed annotation finishes that many seconds after it started (Succeeded,
+    or Failed when its exit-code annotation is not 0);
   - a pod with ``deletionTimestamp`` is deleted with ``gracePeriodSeconds=0`` (the kubelet's last word).
 Status goes through ``pods/status`` with the resourceVersion read; on 409 the pod is re-read and the
 action re-checked, so a stale event never undoes newer state.
@@ -21,7 +22,7 @@ from typing import Any
 from cluster import errors
 from cluster.api.resources import lookup
 from cluster.client.client import Client
-from workers.hollow.objects import NodeSpec, running_status, started_at, succeed_after, succeeded_status
+from workers.hollow.objects import NodeSpec, finished_status, running_status, started_at, succeed_after
 from workers.hollow.timers import Timers
 
 Obj = dict[str, Any]
@@ -99,7 +100,7 @@ class PodRunner:
                 return None
             if (current.get("status") or {}).get("phase") != "Running":
                 return None
-            return succeeded_status(current, datetime.now(UTC))
+            return finished_status(current, datetime.now(UTC))
 
         if self._write_status(pod, build):
             self.succeeded += 1
