@@ -52,10 +52,28 @@ def take_over_scheduling(settings: Settings) -> None:
     app.send_task("kubeq.resync", kwargs={"controller": "scheduler"})
 
 
+def resync_controllers_at_start() -> None:
+    """Queue every key of every ``controllers``-queue controller now, and once more after a lease.
+
+    Repairs what happened while no controller-manager ran (an owner deleted, a worker killed in
+    the middle of a sync). Keys a killed worker still held are skipped by the first pass; their
+    locks lapse within one lease, so the second pass, a lease later, runs them.
+    """
+    from tasks.runtime.registry import controllers
+    from tasks.runtime.workqueue import LEASE
+
+    for name, ctl in controllers().items():
+        if ctl.queue != QUEUE_CONTROLLERS:
+            continue
+        for countdown in (0, LEASE + 2):
+            app.send_task("kubeq.resync", kwargs={"controller": name}, countdown=countdown or None)
+
+
 def run_controller_manager(settings: Settings, concurrency: int = 8) -> None:
     """The dispatcher (a thread) and ``controllers@<host>`` (a thread pool) in one process."""
     from workers.dispatcher import run_dispatcher
 
+    resync_controllers_at_start()
     stop = threading.Event()
     thread = threading.Thread(
         target=run_dispatcher, args=(settings,), kwargs={"stop": stop}, name="dispatcher", daemon=True

@@ -228,11 +228,15 @@ class Client:
         name: str,
         namespace: str | None = None,
         propagation_policy: str | None = None,
+        preconditions: Obj | None = None,
         **query: Any,
     ) -> Obj:
-        body = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        """DELETE the object; ``preconditions`` ({"uid": ..} / {"resourceVersion": ..}) guard it (409)."""
+        body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if propagation_policy:
             body["propagationPolicy"] = propagation_policy
+        if preconditions:
+            body["preconditions"] = preconditions
         return self.request("DELETE", self.path(resource, namespace, name), body, query=query)
 
     def watch(

@@ -15,7 +15,10 @@ from functools import lru_cache
 from tasks.runtime.controller import Controller
 
 # Import paths of the built-in controllers, in registration order.
-CONTROLLERS: list[str] = ["tasks.scheduler.controller:SchedulerController"]
+CONTROLLERS: list[str] = [
+    "tasks.scheduler.controller:SchedulerController",
+    "tasks.controllers.events:EventTTLController",
+]
 
 
 def load(path: str) -> type:

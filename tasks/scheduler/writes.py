@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from typing import Any
 
 from cluster import errors
 from cluster.api.resources import lookup
 from cluster.client import Client
+from tasks.runtime import events
 
 Obj = dict[str, Any]
 PODS = lookup("", "v1", "pods")
-EVENTS = lookup("", "v1", "events")
 COMPONENT = "default-scheduler"
 
 
@@ -72,34 +71,8 @@ def mark_unschedulable(client: Client, pod: Obj, message: str, reason: str = "Un
 
 
 def record_event(client: Client, pod: Obj, type_: str, reason: str, message: str) -> None:
-    """A core/v1 Event about ``pod`` from the default scheduler (best effort)."""
-    md = pod["metadata"]
-    now = _now()
-    event = {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": f"{md['name']}.{secrets.token_hex(8)}", "namespace": md["namespace"]},
-        "involvedObject": {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "namespace": md["namespace"],
-            "name": md["name"],
-            "uid": md.get("uid", ""),
-        },
-        "reason": reason,
-        "message": message,
-        "type": type_,
-        "count": 1,
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "source": {"component": COMPONENT},
-        "reportingComponent": COMPONENT,
-        "reportingInstance": COMPONENT,
-    }
-    try:
-        client.create(event, md["namespace"])
-    except errors.StatusError:
-        pass
+    """A core/v1 Event about ``pod`` from the default scheduler (best effort, repeats counted)."""
+    events.record(client, {"apiVersion": "v1", "kind": "Pod", **pod}, type_, reason, message, COMPONENT)
 
 
 def nominate(client: Client, pod: Obj, node: str) -> None:
