@@ -53,6 +53,7 @@ NAMESPACE = "bench-sched"
 ZONE = "topology.kubernetes.io/zone"
 HOST = "kubernetes.io/hostname"
 CPU_REQUEST, MEMORY_REQUEST = "100m", "128Mi"
+NO_START_MS = 3_600_000  # --no-pod-start: pods start an hour after binding, long after the run
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--creators", type=int, default=8, help="threads creating pods (default 8)")
     p.add_argument("--workers", type=int, default=2, help="API server worker processes (default 2)")
     p.add_argument("--lease-seconds", type=float, default=300.0, help="hollow Lease renewal period (300)")
+    p.add_argument(
+        "--no-pod-start",
+        action="store_true",
+        help="hollow nodes leave bound pods Pending during the run (as scheduler_perf, which runs no kubelets)",
+    )
     p.add_argument("--timeout", type=float, default=600.0, help="give up waiting for bindings after (600 s)")
     p.add_argument("--redis-url", help="benchmark on this Redis instead of an embedded one")
     p.add_argument("--log", help="control-plane output (default ops/bench/results/scheduler-processes.log)")
@@ -240,7 +246,12 @@ def quality(client: Client, variant: str) -> dict[str, Any]:
 # ---- processes --------------------------------------------------------------------------------
 @contextmanager
 def control_plane(
-    env: dict[str, str], schedulers: int, nodes: int, lease_seconds: float, log_path: Path
+    env: dict[str, str],
+    schedulers: int,
+    nodes: int,
+    lease_seconds: float,
+    log_path: Path,
+    start_pods: bool = True,
 ) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     """controller-manager, scheduler worker(s) and the hollow nodes (output to ``log_path``);
     waits for the nodes' registration."""
@@ -265,6 +276,7 @@ def control_plane(
             "bench",
             "--lease-renew-seconds",
             str(lease_seconds),
+            *(() if start_pods else ("--startup-ms", str(NO_START_MS))),
             module="workers.hollow",
             stdout=subprocess.PIPE,
         )
@@ -315,7 +327,9 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         log_path.write_bytes(b"")
         print(f"  process output: {log_path}", file=sys.stderr, flush=True)
         procs = stack.enter_context(
-            control_plane(env, args.schedulers, args.nodes, args.lease_seconds, log_path)
+            control_plane(
+                env, args.schedulers, args.nodes, args.lease_seconds, log_path, not args.no_pod_start
+            )
         )
         _wait_nodes_seen(client, args.nodes)
         startup = time.monotonic() - began
@@ -378,6 +392,7 @@ def _context(args: argparse.Namespace, redis_desc: str, admin: redis.Redis, star
         "creators": args.creators,
         "apiserver_workers": args.workers,
         "lease_seconds": args.lease_seconds,
+        "pods_started": not args.no_pod_start,
         "node_startup_seconds": round(startup, 1),
         "pod_requests": {"cpu": CPU_REQUEST, "memory": MEMORY_REQUEST},
     }
@@ -408,7 +423,8 @@ def render(f: dict[str, Any]) -> str:
         f"machine: {c['cpus']} CPUs ({c['machine']}, {c['system']}), {c['python']}, "
         f"load average at start {c['load_average_at_start']}",
         f"{c['redis']}; apiserver {c['apiserver_workers']} workers; {c['creators']} creator threads; "
-        f"nodes registered in {c['node_startup_seconds']} s (not counted)",
+        f"nodes registered in {c['node_startup_seconds']} s (not counted); hollow nodes "
+        + ("move bound pods to Running" if c.get("pods_started", True) else "leave bound pods Pending"),
     ]
     return "\n".join(head + [f"  {k:<16} {v}" for k, v in rows])
 

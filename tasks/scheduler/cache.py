@@ -44,6 +44,7 @@ class ClusterCache:
         self._dirty: dict[str, set[str]] = {"nodes": set(), "pods": set()}
         self.pass_lock = threading.Lock()  # held by whoever uses the snapshot (one pass at a time)
         self._threads: list[threading.Thread] = []
+        self._remote: dict[str, float] = {}  # other workers' bindings assumed here, until when
 
     def start(self) -> ClusterCache:
         for resource, store in ((NODES, self.nodes), (PODS, self.pods)):
@@ -95,21 +96,38 @@ class ClusterCache:
                     # an assumed binding stays until the watch shows the pod bound
                     if current is not None and current.get("_assumed") and not obj["spec"].get("nodeName"):
                         obj = dict(
-                            obj, spec=dict(obj["spec"], nodeName=current["spec"]["nodeName"]), _assumed=True
+                            obj,
+                            spec=dict(obj["spec"], nodeName=current["spec"]["nodeName"]),
+                            _assumed=current["_assumed"],
                         )
                     store[key] = obj
                 self._dirty[resource.plural].add(key)
                 self.revision = max(self.revision, rv)
                 self.generation += 1
 
-    def assume(self, key: str, node: str) -> None:
-        """Record a binding made by this scheduler before the watch reports it."""
+    def assume(self, key: str, node: str, until: float | None = None) -> None:
+        """Record a binding before the watch reports it: one this worker is making (kept until the
+        watch shows it or ``forget``), or, with ``until`` (a ``time.time()``), another worker's,
+        dropped by ``expire`` after that time unless the watch has shown it by then."""
         with self.lock:
             pod = self.pods.get(key)
             if pod is not None:
                 self.pods[key] = dict(pod, spec=dict(pod["spec"], nodeName=node), _assumed=True)
                 self._dirty["pods"].add(key)
                 self.generation += 1
+                if until is not None:
+                    self._remote[key] = until
+
+    def expire(self, now: float) -> list[str]:
+        """Forget other workers' assumptions past their ``until`` that the watch has not confirmed;
+        returns the pods that are unbound again (their binder died or failed)."""
+        with self.lock:
+            stale = [k for k, until in self._remote.items() if until <= now]
+            for key in stale:
+                del self._remote[key]
+        for key in stale:
+            self.forget(key)
+        return [key for key in stale if self.unbound(key)]
 
     def forget(self, key: str) -> None:
         """Drop an assumption (the binding failed)."""

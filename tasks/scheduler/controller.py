@@ -35,9 +35,11 @@ LOCK_RENEW_SECONDS = 1.0
 _RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 RECENT_SECONDS = 30.0  # bindings shared with the next pass's worker for this long
+REMOTE_ASSUME_SECONDS = 5.0  # another worker's binding is assumed this long unless the watch confirms it
 MAX_BACKOFF = 10.0
 UNSEEN_RETRY = 0.2  # a pod the API has but this worker's cache does not show yet is tried again this soon
-BIND_THREADS = 24  # bindings of one pass are posted concurrently
+BIND_THREADS = 24  # bindings are posted concurrently, beside the next pass
+BIND_RETRY_SECONDS = 1.0  # a binding the API failed is tried again (through the queue) this soon
 EVENT_THREADS = 2  # Scheduled events are posted in the background (best effort, like any Event)
 
 
@@ -197,10 +199,30 @@ class SchedulerController:
         pipe.zrangebyscore(recent, since, "+inf")
         _, entries = pipe.execute()
         self._recent_seen = now
+        self._requeue(ctx, cache.expire(now))
+        assumed = False
         for raw in entries:
             key, node = json.loads(raw)
             if cache.unbound(key):
-                cache.assume(key, node)
+                cache.assume(key, node, until=now + REMOTE_ASSUME_SECONDS)
+                assumed = True
+        if assumed:  # bindings still in flight elsewhere: if their binder died, take the pods back
+            timer = threading.Timer(
+                REMOTE_ASSUME_SECONDS + 0.5, lambda: self._requeue(ctx, cache.expire(time.time()))
+            )
+            timer.daemon = True
+            timer.start()
+
+    def _requeue(self, ctx: Context, keys: list[str], after: float = 0.0) -> None:
+        """Queue ``keys`` for scheduling again (after ``after`` seconds)."""
+        if not keys or ctx.enqueue is None:
+            return
+        if after <= 0:
+            ctx.enqueue(self.name, keys)
+            return
+        timer = threading.Timer(after, ctx.enqueue, args=(self.name, keys))
+        timer.daemon = True
+        timer.start()
 
     def _schedule(
         self, ctx: Context, cache: ClusterCache, keys: list[str]
@@ -236,18 +258,10 @@ class SchedulerController:
         placed = [(pod, d.node) for pod, d in decisions if d.node]
         for pod, node in placed:
             cache.assume(pod_key(pod), node)
-        bound = self._bind_all(client, placed)
-        now = time.time()
-        done = {
-            json.dumps([pod_key(p), n]): now for (p, n), ok in zip(placed, bound, strict=True) if ok is True
-        }
-        if done:
-            ctx.redis.zadd(recent, done)
-        for (pod, _), ok in zip(placed, bound, strict=True):
-            if ok is not True:
-                cache.forget(pod_key(pod))
-                if isinstance(ok, Exception):  # the API failed: this pod is retried with backoff
-                    results[pod_key(pod)] = ok
+        if placed:  # shared before the lock goes, so the next pass on any worker counts them
+            now = time.time()
+            ctx.redis.zadd(recent, {json.dumps([pod_key(p), n]): now for p, n in placed})
+        self._bind_in_background(ctx, cache, placed)
         for pod, decision in decisions:
             key = pod_key(pod)
             if decision.node or key in extra_keys:  # a pod taken ahead that did not fit: its own run says why
@@ -292,26 +306,41 @@ class SchedulerController:
                 break
         return out
 
-    def _bind_all(self, client: Client, placed: list[tuple[Obj, str]]) -> list[bool | Exception]:
-        """Bind each pod on a few threads: True where it bound, False where it was bound already or
-        gone, the exception where the API call failed. Each bound pod's Scheduled event is queued
-        for the background event threads (the pass does not wait for it)."""
-        if self._events is None:
-            self._events = ThreadPoolExecutor(EVENT_THREADS, thread_name_prefix="scheduler-events")
-        events = self._events
-
-        def bind(item: tuple[Obj, str]) -> bool | Exception:
-            pod, node = item
-            try:
-                if not writes.bind(client, pod, node):
-                    return False
-            except Exception as exc:
-                return exc
-            events.submit(writes.scheduled_event, client, pod, node)
-            return True
-
-        if len(placed) <= 1:
-            return [bind(item) for item in placed]
+    def _bind_in_background(self, ctx: Context, cache: ClusterCache, placed: list[tuple[Obj, str]]) -> None:
+        """Post the bindings on the binder threads, as kube-scheduler's binding cycle does: the pass
+        (and its lock) ends once its decisions are assumed, and the next pass overlaps the binding.
+        A pod bound already or gone drops its assumption; a failed API call drops it and queues the
+        pod again after ``BIND_RETRY_SECONDS``. Each bound pod's Scheduled event follows in the
+        background too."""
+        if not placed:
+            return
         if self._binders is None:
             self._binders = ThreadPoolExecutor(BIND_THREADS, thread_name_prefix="scheduler-bind")
-        return list(self._binders.map(bind, placed))
+            self._events = ThreadPoolExecutor(EVENT_THREADS, thread_name_prefix="scheduler-events")
+        client: Client = ctx.client
+
+        def bind(pod: Obj, node: str) -> None:
+            key = pod_key(pod)
+            try:
+                bound = writes.bind(client, pod, node)
+            except Exception:
+                log.warning("binding %s to %s failed; trying again", key, node, exc_info=True)
+                self._unassume(ctx, cache, key, node)
+                self._requeue(ctx, [key], BIND_RETRY_SECONDS)
+                return
+            if not bound:
+                self._unassume(ctx, cache, key, node)
+                return
+            assert self._events is not None
+            self._events.submit(writes.scheduled_event, client, pod, node)
+
+        for pod, node in placed:
+            self._binders.submit(bind, pod, node)
+
+    def _unassume(self, ctx: Context, cache: ClusterCache, key: str, node: str) -> None:
+        """Withdraw a binding that did not happen, here and from the entries other workers read."""
+        cache.forget(key)
+        try:
+            ctx.redis.zrem(self._key(ctx, "recent"), json.dumps([key, node]))
+        except Exception:  # Redis blipped: other workers' assumption lapses on its own
+            log.warning("could not withdraw the assumed binding of %s", key, exc_info=True)
