@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cluster import errors
-from cluster.api.resources import RESOURCES, Resource
+from cluster.api.resources import Resource
 from cluster.registry.registry import Registry
 from cluster.store import RV_PLACEHOLDER
 
@@ -90,12 +90,7 @@ def delete(
         finalizers_pending = bool(old.get("spec", {}).get("finalizers"))
     else:
         finalizers_pending = False
-    policy = opts.propagation_policy
-    if policy == "Orphan" and ORPHAN not in finalizers and resource.plural != "namespaces":
-        if not opts.dry_run:
-            orphan_dependents(registry, md)
-    if policy == "Foreground" and FOREGROUND not in finalizers:
-        finalizers.append(FOREGROUND)
+    finalizers = gc_finalizers(finalizers, opts.propagation_policy)
     grace = _grace(resource, old, opts)
     if not finalizers and not finalizers_pending and not grace:
         if opts.dry_run:
@@ -139,6 +134,8 @@ def _marked(old: Obj, finalizers: list[str], grace: int, resource: Resource) -> 
     md = new["metadata"]
     if finalizers:
         md["finalizers"] = finalizers
+    else:
+        md.pop("finalizers", None)
     if not md.get("deletionTimestamp"):
         when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=grace)
         md["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -150,33 +147,19 @@ def _marked(old: Obj, finalizers: list[str], grace: int, resource: Resource) -> 
     return new
 
 
-def orphan_dependents(registry: Registry, owner_md: Obj) -> int:
-    """Remove the owner's reference from every dependent (the ``Orphan`` policy). Returns the count."""
-    uid = owner_md.get("uid")
-    namespace = owner_md.get("namespace")
-    count = 0
-    for res in RESOURCES:
-        if namespace and not res.namespaced:
-            continue
-        listing = registry.store.list(res.qualified, namespace if res.namespaced else None)
-        for item in listing.items:
-            refs = item["metadata"].get("ownerReferences") or []
-            if not any(r.get("uid") == uid for r in refs):
-                continue
+def gc_finalizers(finalizers: list[str], policy: str | None) -> list[str]:
+    """The finalizers an object being deleted with ``policy`` carries for the garbage collector.
 
-            def strip(obj: Obj, uid: str | None = uid) -> Obj:
-                kept = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
-                if kept:
-                    obj["metadata"]["ownerReferences"] = kept
-                else:
-                    obj["metadata"].pop("ownerReferences", None)
-                obj["metadata"]["resourceVersion"] = RV_PLACEHOLDER
-                return obj
-
-            key = res.key(item["metadata"].get("namespace"), item["metadata"]["name"])
-            try:
-                registry.store.guaranteed_update(res.qualified, key, strip)
-                count += 1
-            except errors.NotFound:
-                pass
-    return count
+    Orphan: ``orphan`` (the GC strips the owner from its dependents, then removes it). Foreground:
+    ``foregroundDeletion`` (the GC deletes the dependents and removes it once no blocking one is
+    left). Background: neither (the owner goes at once; the GC collects the dependents later).
+    No policy keeps what the object already has.
+    """
+    if policy is None:
+        return finalizers
+    kept = [f for f in finalizers if f not in (ORPHAN, FOREGROUND)]
+    if policy == "Orphan":
+        kept.append(ORPHAN)
+    elif policy == "Foreground":
+        kept.append(FOREGROUND)
+    return kept

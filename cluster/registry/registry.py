@@ -118,6 +118,7 @@ class Registry:
         obj = check_schema(resource, self._typed(resource, obj), opts)
         md = meta.metadata(obj)
         self._set_namespace(resource, namespace, md)
+        requested_name = md.get("name") or ""
         if not md.get("name"):
             if md.get("generateName"):
                 md["name"] = meta.generated_name(md["generateName"])
@@ -128,7 +129,7 @@ class Registry:
             admit_pod_priority(self.store, obj)
         default_and_validate(resource, obj, None)
         if resource.namespaced:
-            self._require_live_namespace(md["namespace"])
+            self._require_live_namespace(md["namespace"], resource, requested_name)
         md["uid"] = _uid()
         md["creationTimestamp"] = meta.now()
         md["generation"] = 1
@@ -242,16 +243,27 @@ class Registry:
             )
         md["namespace"] = namespace
 
-    def _require_live_namespace(self, namespace: str) -> None:
+    def _require_live_namespace(self, namespace: str, resource: Resource, name: str) -> None:
+        """``NotFound`` for a missing namespace; ``Forbidden`` (as Kubernetes words it) for one being deleted."""
         try:
             ns = self.store.get("namespaces", namespace)
         except errors.NotFound:
             raise errors.not_found("namespaces", namespace) from None
         if ns["metadata"].get("deletionTimestamp"):
+            what = f'{resource.qualified} "{name}"' if name else resource.qualified
             raise errors.Forbidden(
-                f"unable to create new content in namespace {namespace} because it is being terminated",
-                name=namespace,
-                kind="namespaces",
+                f"{what} is forbidden: unable to create new content in namespace {namespace} "
+                "because it is being terminated",
+                name=name,
+                group=resource.group,
+                kind=resource.plural,
+                causes=[
+                    errors.Cause(
+                        "NamespaceTerminating",
+                        f"namespace {namespace} is being terminated",
+                        "metadata.namespace",
+                    )
+                ],
             )
 
 
