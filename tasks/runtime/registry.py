@@ -18,6 +18,12 @@ from tasks.runtime.controller import Controller
 CONTROLLERS: list[str] = [
     "tasks.scheduler.controller:SchedulerController",
     "tasks.controllers.events:EventTTLController",
+    "tasks.controllers.replicaset:ReplicaSetController",
+    "tasks.controllers.gc:GarbageCollector",
+    "tasks.controllers.namespace:NamespaceController",
+    "tasks.controllers.serviceaccount:ServiceAccountController",
+    "tasks.controllers.job:JobController",
+    "tasks.controllers.cronjob:CronJobController",
 ]
 
 
