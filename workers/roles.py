@@ -56,8 +56,9 @@ def resync_controllers_at_start() -> None:
     """Queue every key of every ``controllers``-queue controller now, and once more after a lease.
 
     Repairs what happened while no controller-manager ran (an owner deleted, a worker killed in
-    the middle of a sync). Keys a killed worker still held are skipped by the first pass; their
-    locks lapse within one lease, so the second pass, a lease later, runs them.
+    the middle of a sync). Both passes are forced: a killed worker's fetched-but-unrun messages
+    leave their keys marked queued. Keys it was running are skipped by the first pass; their locks
+    lapse within one lease, so the second pass, a lease later, runs them.
     """
     from tasks.runtime.registry import controllers
     from tasks.runtime.workqueue import LEASE
@@ -66,7 +67,9 @@ def resync_controllers_at_start() -> None:
         if ctl.queue != QUEUE_CONTROLLERS:
             continue
         for countdown in (0, LEASE + 2):
-            app.send_task("kubeq.resync", kwargs={"controller": name}, countdown=countdown or None)
+            app.send_task(
+                "kubeq.resync", kwargs={"controller": name, "force": True}, countdown=countdown or None
+            )
 
 
 def run_controller_manager(settings: Settings, concurrency: int = 8) -> None:

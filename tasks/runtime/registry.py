@@ -19,6 +19,7 @@ CONTROLLERS: list[str] = [
     "tasks.scheduler.controller:SchedulerController",
     "tasks.controllers.events:EventTTLController",
     "tasks.controllers.replicaset:ReplicaSetController",
+    "tasks.controllers.deployment:DeploymentController",
     "tasks.controllers.gc:GarbageCollector",
     "tasks.controllers.namespace:NamespaceController",
     "tasks.controllers.serviceaccount:ServiceAccountController",

@@ -8,6 +8,12 @@ Guarantees (each key is per controller):
 - failures back off per key (5 ms doubling up to ``MAX_COUNTDOWN``) and through a token bucket
   per controller (``rate``/s, ``burst``), whichever is longer.
 
+Controllers with ``batch_size`` > 1 (the scheduler) get their fresh keys through a Redis list
+instead of one message per add: an add appends to ``batch:<controller>`` and sends an empty
+"kick" task only if no kick is outstanding; a run takes up to ``batch_size`` keys from the list
+(``take_batch``). A backlog thus becomes a few large runs, not thousands of small ones. The kick
+marker lives ``KICK_TTL`` seconds, so a lost kick delays the list by that much at most.
+
 Keys live under ``<broker prefix>wq:`` and are coordination, not cluster state. Every multi-step
 change is one Lua script, so concurrent adders, workers and dispatchers never interleave.
 """
@@ -32,6 +38,7 @@ MAX_COUNTDOWN = 300  # the longest delay (backoff, requeue) a key waits; far bel
 LEASE = 30  # seconds a ``proc`` lock lives if its holder dies (a running task renews it every LEASE/3)
 PENDING_TTL = VISIBILITY_TIMEOUT  # a pending marker whose message was lost expires (resync repairs it)
 DIRTY_TTL = 2 * LEASE
+KICK_TTL = 5  # seconds an outstanding kick holds off the next one (a lost kick stalls no longer)
 FAILS_TTL = 4 * MAX_COUNTDOWN  # a key that stopped failing long ago starts its backoff afresh
 
 # KEYS: (pending, proc, dirty) per key. ARGV: pending ttl ms, dirty ttl ms.
@@ -215,6 +222,13 @@ class WorkQueue:
                 k for k in keys if k not in chosen and not self.redis.exists(self._k("proc", ctl.name, k))
             ]
         size = max(1, int(getattr(ctl, "batch_size", 1) or 1))
+        if size > 1 and fresh:
+            try:
+                self._push_batch(ctl.name, fresh)
+            except Exception:
+                self.redis.delete(*[self._k("pending", ctl.name, k) for k in fresh])
+                raise
+            return fresh
         for start in range(0, len(fresh), size):
             chunk = fresh[start : start + size]
             try:
@@ -251,6 +265,21 @@ class WorkQueue:
     def failures(self, controller: Controller | str, key: str) -> int:
         """How many times ``key`` failed since it was last forgotten."""
         return int(self.redis.get(self._k("fails", _controller(controller).name, key)) or 0)
+
+    def take_batch(self, controller: Controller | str) -> list[str]:
+        """Up to ``batch_size`` keys from the controller's list (what a kick run works on); kicks
+        again when more are left, so another run takes them."""
+        ctl = _controller(controller)
+        size = max(1, int(getattr(ctl, "batch_size", 1) or 1))
+        listed, kick = self._batch_names(ctl.name)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.delete(kick)  # first: an add from now on kicks anew
+        pipe.lpop(listed, size)
+        pipe.llen(listed)
+        _, keys, left = pipe.execute()
+        if left:
+            self._kick(ctl.name)
+        return [k.decode() if isinstance(k, bytes) else k for k in keys or []]
 
     # -- processing -----------------------------------------------------------------------------
 
@@ -295,6 +324,20 @@ class WorkQueue:
 
     def _k(self, kind: str, controller: str, key: str) -> str:
         return f"{self.prefix}{kind}:{controller}:{key}"
+
+    def _batch_names(self, controller: str) -> tuple[str, str]:
+        return f"{self.prefix}batch:{controller}", f"{self.prefix}kick:{controller}"
+
+    def _push_batch(self, controller: str, keys: list[str]) -> None:
+        listed, _ = self._batch_names(controller)
+        self.redis.rpush(listed, *keys)
+        self._kick(controller)
+
+    def _kick(self, controller: str) -> None:
+        """Send an empty run (it takes its keys from the list) unless one is outstanding."""
+        _, kick = self._batch_names(controller)
+        if self.redis.set(kick, "1", nx=True, ex=KICK_TTL):
+            self._send(controller, [], None)
 
     def _send(self, controller: str, keys: list[str], countdown: float | None) -> None:
         options: dict[str, Any] = {"task_id": uuid.uuid4().hex}

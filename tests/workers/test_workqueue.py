@@ -53,10 +53,20 @@ def test_a_queued_key_is_sent_once(h: Harness) -> None:
     assert [(name, keys) for name, keys, _ in queued(h)] == [("kubeq.sample.sync", ["default/a"])]
 
 
-def test_keys_go_in_tasks_of_batch_size(h: Harness) -> None:
-    sent = h.wq.add(Batched(), [f"k{i}" for i in range(7)] + ["k0"])
+def test_batched_keys_wait_in_a_list_behind_one_kick(h: Harness) -> None:
+    ctl = Batched()
+    sent = h.wq.add(ctl, [f"k{i}" for i in range(7)] + ["k0"])
     assert sent == [f"k{i}" for i in range(7)]
-    assert [keys for _, keys, _ in queued(h)] == [["k0", "k1", "k2"], ["k3", "k4", "k5"], ["k6"]]
+    assert h.wq.add(ctl, ["k7", "k1"]) == ["k7"]  # k1 is queued already
+    assert [keys for _, keys, _ in queued(h)] == [[]]  # one kick for all of them
+    assert h.wq.take_batch(ctl) == ["k0", "k1", "k2"]
+    assert [keys for _, keys, _ in queued(h)] == [[], []]  # more left: kicked again
+    assert h.wq.take_batch(ctl) == ["k3", "k4", "k5"]
+    assert h.wq.take_batch(ctl) == ["k6", "k7"]
+    assert h.wq.take_batch(ctl) == []
+    assert len(queued(h)) == 3  # nothing left after the third: no fourth kick
+    assert h.wq.add(ctl, ["k8"]) == ["k8"]
+    assert len(queued(h)) == 4  # the runs took the kick markers with them: a new key kicks at once
 
 
 def test_a_key_added_while_running_is_dirty_and_sent_after_done(h: Harness) -> None:

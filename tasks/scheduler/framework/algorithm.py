@@ -120,8 +120,10 @@ def _scores(profile: Profile, state: CycleState, pod: PodInfo, nodes: list[NodeI
     for pl, weight in profile.score:
         if pl.name in state.skip_score:
             continue
-        score = pl.score
-        scores = [score(state, pod, node) for node in nodes]
+        many = getattr(pl, "score_nodes", None)  # a plugin may score every node in one call
+        scores = (
+            many(state, pod, nodes) if many is not None else [pl.score(state, pod, node) for node in nodes]
+        )
         normalize = getattr(pl, "normalize", None)
         if normalize is not None:
             normalize(state, pod, nodes, scores)
