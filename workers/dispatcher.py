@@ -92,12 +92,14 @@ class Dispatcher:
         keys, failed = self.map([c for c in batch if not c.redelivered])
         again, failed_again = self.map([c for c in batch if c.redelivered])
         failed |= failed_again
-        for controller, controller_keys in keys.items():
-            forced = set(again.get(controller, ()))
+        for (controller, delay), controller_keys in keys.items():
+            forced = set(again.get((controller, delay), ()))
             fresh = [k for k in controller_keys if k not in forced]
-            if fresh:
+            if fresh and delay:
+                self.workqueue_add(controller, fresh, delay=delay)
+            elif fresh:
                 self.workqueue_add(controller, fresh)
-        for controller, controller_keys in again.items():
+        for (controller, _), controller_keys in again.items():
             # Re-delivered changes: their keys are sent even if marked queued, since the process that
             # marked them may have died before sending. A duplicate message costs one extra sync.
             self.workqueue_add(controller, controller_keys, force=True)
@@ -105,10 +107,10 @@ class Dispatcher:
         self.store.ack(self.group, [c for c in batch if not self._keep_pending(c, c.id in failed)])
         return len(batch)
 
-    def map(self, batch: list[StreamChange]) -> tuple[dict[str, list[str]], set[str]]:
-        """Keys per controller (each once, in order of first appearance) and the IDs of changes
-        some mapper failed on."""
-        keys: dict[str, dict[str, None]] = {}
+    def map(self, batch: list[StreamChange]) -> tuple[dict[tuple[str, float], list[str]], set[str]]:
+        """Keys per (controller, watch delay) (each once, in order of first appearance) and the
+        IDs of changes some mapper failed on."""
+        keys: dict[tuple[str, float], dict[str, None]] = {}
         failed: set[str] = set()
         for entry in batch:
             change = Change(entry.resource, entry.type, entry.object, entry.prev, entry.revision)
@@ -122,8 +124,8 @@ class Dispatcher:
                     failed.add(entry.id)
                     continue
                 if mapped:
-                    keys.setdefault(controller, {}).update(dict.fromkeys(mapped))
-        return {controller: list(k) for controller, k in keys.items()}, failed
+                    keys.setdefault((controller, watch.delay), {}).update(dict.fromkeys(mapped))
+        return {group: list(k) for group, k in keys.items()}, failed
 
     def _keep_pending(self, entry: StreamChange, failed: bool) -> bool:
         """Whether to leave ``entry`` unacknowledged so that it is handed out again later."""

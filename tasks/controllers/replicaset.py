@@ -9,7 +9,8 @@ deleted while the ReplicaSet is being deleted.
 
 Pods map to their controlling ReplicaSet's key. An orphan pod (no controller) that is added or
 relabelled maps to the namespace's ``<ns>/~orphans`` key, whose sync queues every ReplicaSet of
-the namespace whose selector matches some orphan, so adoption does not wait for a resync.
+the namespace whose selector matches some orphan, so adoption does not wait for a resync. That
+key runs ``ORPHAN_DELAY`` after the first such change, so a burst of bare pods costs one look.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ REPLICASETS = lookup("apps", "v1", "replicasets")
 ORPHANS = "~orphans"  # not a valid object name, so it never clashes with a ReplicaSet's key
 BURST = 500  # at most this many pods created or deleted per sync, as Kubernetes' burstReplicas
 RETRY_SOON = 1.0  # seconds before looking again after losing a race on a pod
+ORPHAN_DELAY = 1.0  # orphan pods of a namespace are looked at together, this long after the first
 Obj = dict[str, Any]
 
 
@@ -63,7 +65,7 @@ class ReplicaSetController(KeyedController):
     watches = (
         Watch("replicasets.apps", own_key),
         Watch("pods", owner_keys("ReplicaSet")),
-        Watch("pods", orphan_keys),
+        Watch("pods", orphan_keys, delay=ORPHAN_DELAY),
     )
 
     def sync(self, key: str, ctx: Context) -> float | None:

@@ -31,10 +31,15 @@ KeyMapper = Callable[[Change], Iterable[str]]
 
 @dataclass(frozen=True)
 class Watch:
-    """``resource`` changes concern the keys ``keys(change)`` returns (may be none)."""
+    """``resource`` changes concern the keys ``keys(change)`` returns (may be none).
+
+    With ``delay`` (seconds) the keys run that long after the first change that maps to them, and
+    further changes meanwhile join that run (a debounce for keys many changes map to).
+    """
 
     resource: str
     keys: KeyMapper
+    delay: float = 0.0
 
 
 def own_key(change: Change) -> list[str]:

@@ -1,7 +1,7 @@
 """The Celery tasks ``kubeq.<controller>.sync(keys)``: one per registered controller.
 
-A run sent with no keys (a batch controller's kick) takes its keys from the controller's batch
-list (``WorkQueue.take_batch``). A task run takes the processing lock of each key it can (``WorkQueue.begin``); keys held by
+A batch controller's run first fills itself up from the keys waiting in the controller's list
+(``WorkQueue.take_batch``). A task run takes the processing lock of each key it can (``WorkQueue.begin``); keys held by
 another run are skipped (they were marked dirty, so the holder queues them again). It calls the
 controller's ``sync_batch`` on the keys it got, then per key: success forgets the failure count,
 a float or ``Requeue`` runs the key again after that many seconds, an error backs off. Finally it
@@ -62,8 +62,8 @@ def _renew_while_running(
 def run_sync(ctl: Controller, keys: list[str], token: str) -> dict[str, str]:
     """One task run over ``keys``; returns each begun key's outcome (ok/requeue/error), for logs."""
     wq, ctx = runtime()
-    if not keys:  # a kick: the keys wait in the controller's batch list
-        keys = wq.take_batch(ctl)
+    if ctl.batch_size > 1:  # fill the run up from the keys waiting in the controller's list
+        keys = list(keys) + wq.take_batch(ctl, ctl.batch_size - len(keys))
     got = wq.begin_many(ctl, list(dict.fromkeys(keys)), token)
     if not got:
         return {}

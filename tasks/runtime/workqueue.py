@@ -8,11 +8,12 @@ Guarantees (each key is per controller):
 - failures back off per key (5 ms doubling up to ``MAX_COUNTDOWN``) and through a token bucket
   per controller (``rate``/s, ``burst``), whichever is longer.
 
-Controllers with ``batch_size`` > 1 (the scheduler) get their fresh keys through a Redis list
-instead of one message per add: an add appends to ``batch:<controller>`` and sends an empty
-"kick" task only if no kick is outstanding; a run takes up to ``batch_size`` keys from the list
-(``take_batch``). A backlog thus becomes a few large runs, not thousands of small ones. The kick
-marker lives ``KICK_TTL`` seconds, so a lost kick delays the list by that much at most.
+Controllers with ``batch_size`` > 1 (the scheduler) do not get one message per add: an add
+sends its keys in a run only when no run is outstanding (the ``kick`` marker) and otherwise
+appends them to the list ``batch:<controller>``; every run fills itself up to ``batch_size``
+from that list (``take_batch``) and kicks another run if keys are left. A backlog thus becomes a
+few large runs, not thousands of small ones. The kick marker lives ``KICK_TTL`` seconds, so a
+lost run delays the list by that much at most.
 
 Keys live under ``<broker prefix>wq:`` and are coordination, not cluster state. Every multi-step
 change is one Lua script, so concurrent adders, workers and dispatchers never interleave.
@@ -199,15 +200,20 @@ class WorkQueue:
 
     # -- adding ---------------------------------------------------------------------------------
 
-    def add(self, controller: Controller | str, keys: Iterable[str], force: bool = False) -> list[str]:
+    def add(
+        self, controller: Controller | str, keys: Iterable[str], force: bool = False, delay: float = 0.0
+    ) -> list[str]:
         """Queue the keys not already queued; returns those sent (in tasks of ``batch_size`` keys).
 
         A key that is running is marked dirty instead: it is queued once more when its run ends.
         ``force`` also sends keys already marked queued (for re-delivered changes, whose first
-        sender may have died between marking and sending).
+        sender may have died between marking and sending). ``delay`` > 0 runs each key after that
+        many seconds instead (``add_after``: adds meanwhile join the run already due).
         """
         ctl = _controller(controller)
         keys = list(dict.fromkeys(keys))
+        if delay > 0 and not force:
+            return [key for key in keys if self.add_after(ctl, key, delay)]
         if not keys:
             return []
         names: list[str] = []
@@ -224,7 +230,7 @@ class WorkQueue:
         size = max(1, int(getattr(ctl, "batch_size", 1) or 1))
         if size > 1 and fresh:
             try:
-                self._push_batch(ctl.name, fresh)
+                self._add_batched(ctl.name, fresh, size)
             except Exception:
                 self.redis.delete(*[self._k("pending", ctl.name, k) for k in fresh])
                 raise
@@ -266,17 +272,20 @@ class WorkQueue:
         """How many times ``key`` failed since it was last forgotten."""
         return int(self.redis.get(self._k("fails", _controller(controller).name, key)) or 0)
 
-    def take_batch(self, controller: Controller | str) -> list[str]:
-        """Up to ``batch_size`` keys from the controller's list (what a kick run works on); kicks
-        again when more are left, so another run takes them."""
+    def take_batch(self, controller: Controller | str, room: int | None = None) -> list[str]:
+        """Up to ``room`` (default ``batch_size``) keys from the controller's list, for the run
+        about to start; kicks again when more are left, so another run takes them."""
         ctl = _controller(controller)
         size = max(1, int(getattr(ctl, "batch_size", 1) or 1))
+        room = size if room is None else room
         listed, kick = self._batch_names(ctl.name)
         pipe = self.redis.pipeline(transaction=False)
         pipe.delete(kick)  # first: an add from now on kicks anew
-        pipe.lpop(listed, size)
+        if room > 0:
+            pipe.lpop(listed, room)
         pipe.llen(listed)
-        _, keys, left = pipe.execute()
+        got = pipe.execute()
+        keys, left = (got[1], got[2]) if room > 0 else (None, got[1])
         if left:
             self._kick(ctl.name)
         return [k.decode() if isinstance(k, bytes) else k for k in keys or []]
@@ -328,10 +337,17 @@ class WorkQueue:
     def _batch_names(self, controller: str) -> tuple[str, str]:
         return f"{self.prefix}batch:{controller}", f"{self.prefix}kick:{controller}"
 
-    def _push_batch(self, controller: str, keys: list[str]) -> None:
-        listed, _ = self._batch_names(controller)
-        self.redis.rpush(listed, *keys)
-        self._kick(controller)
+    def _add_batched(self, controller: str, keys: list[str], size: int) -> None:
+        """Send the first ``size`` keys in a run when no run is kicked yet (so Flower shows them),
+        and put the rest in the list for the runs to take."""
+        listed, kick = self._batch_names(controller)
+        rest = keys
+        if self.redis.set(kick, "1", nx=True, ex=KICK_TTL):
+            self._send(controller, keys[:size], None)
+            rest = keys[size:]
+        if rest:
+            self.redis.rpush(listed, *rest)
+            self._kick(controller)
 
     def _kick(self, controller: str) -> None:
         """Send an empty run (it takes its keys from the list) unless one is outstanding."""

@@ -143,9 +143,18 @@ def test_flower_lists_the_workers_and_the_scheduling_tasks(cluster: Cluster, flo
     url = cluster.flower_url  # type: ignore[attr-defined]
     user, _, password = (flower_dir / "flower-credentials").read_text().strip().partition(":")
     assert user and password
-    with pytest.raises(urllib.error.HTTPError) as denied:
-        urllib.request.urlopen(url + "/api/workers", timeout=10)
-    assert denied.value.code == 401
+
+    def refusal() -> int | None:
+        """The status Flower answers an unauthenticated request with (None while it starts)."""
+        try:
+            urllib.request.urlopen(url + "/api/workers", timeout=10)
+        except urllib.error.HTTPError as denied:
+            return denied.code
+        except OSError:
+            return None
+        return 200
+
+    assert wait_for(refusal, 30, "flower to answer") == 401
 
     def workers() -> list[str] | None:
         names = list(_get_json(url + "/api/workers?refresh=1", user, password))  # type: ignore[arg-type]
@@ -158,7 +167,8 @@ def test_flower_lists_the_workers_and_the_scheduling_tasks(cluster: Cluster, flo
     tasks = _get_json(url + "/api/tasks?taskname=kubeq.scheduler.sync&limit=5000", user, password)
     assert isinstance(tasks, dict) and tasks
     assert all(t["name"] == "kubeq.scheduler.sync" for t in tasks.values())
-    args = " ".join(str(t.get("args")) for t in tasks.values())
+    # a run shows the keys it was sent with (args) and every key it ran, with its outcome (result)
+    args = " ".join(f"{t.get('args')} {t.get('result')}" for t in tasks.values())
     assert SEEN_KEYS, "the scheduling tests did not run"
     for key in SEEN_KEYS:
         assert key in args, key

@@ -53,20 +53,22 @@ def test_a_queued_key_is_sent_once(h: Harness) -> None:
     assert [(name, keys) for name, keys, _ in queued(h)] == [("kubeq.sample.sync", ["default/a"])]
 
 
-def test_batched_keys_wait_in_a_list_behind_one_kick(h: Harness) -> None:
+def test_batched_keys_go_in_one_run_and_the_rest_wait_in_a_list(h: Harness) -> None:
     ctl = Batched()
-    sent = h.wq.add(ctl, [f"k{i}" for i in range(7)] + ["k0"])
-    assert sent == [f"k{i}" for i in range(7)]
-    assert h.wq.add(ctl, ["k7", "k1"]) == ["k7"]  # k1 is queued already
-    assert [keys for _, keys, _ in queued(h)] == [[]]  # one kick for all of them
-    assert h.wq.take_batch(ctl) == ["k0", "k1", "k2"]
-    assert [keys for _, keys, _ in queued(h)] == [[], []]  # more left: kicked again
+    sent = h.wq.add(ctl, [f"k{i}" for i in range(5)] + ["k0"])
+    assert sent == [f"k{i}" for i in range(5)]
+    assert h.wq.add(ctl, ["k5", "k6", "k7", "k1"]) == ["k5", "k6", "k7"]  # k1 is queued already
+    # one run carries the first keys (so Flower shows them); the rest wait for the runs to take
+    assert [keys for _, keys, _ in queued(h)] == [["k0", "k1", "k2"]]
+    assert h.wq.take_batch(ctl, 0) == []  # a full run takes none, but kicks one for the rest
+    assert [keys for _, keys, _ in queued(h)] == [["k0", "k1", "k2"], []]
     assert h.wq.take_batch(ctl) == ["k3", "k4", "k5"]
+    assert len(queued(h)) == 3  # still more left: kicked again
     assert h.wq.take_batch(ctl) == ["k6", "k7"]
     assert h.wq.take_batch(ctl) == []
-    assert len(queued(h)) == 3  # nothing left after the third: no fourth kick
-    assert h.wq.add(ctl, ["k8"]) == ["k8"]
-    assert len(queued(h)) == 4  # the runs took the kick markers with them: a new key kicks at once
+    assert len(queued(h)) == 3  # nothing left after that: no more kicks
+    assert h.wq.add(ctl, ["k8"]) == ["k8"]  # no run outstanding: the new key goes in a run of its own
+    assert [keys for _, keys, _ in queued(h)][-1] == ["k8"]
 
 
 def test_a_key_added_while_running_is_dirty_and_sent_after_done(h: Harness) -> None:
@@ -136,3 +138,12 @@ def test_a_delayed_run_that_begins_lets_the_next_add_after_send(h: Harness) -> N
     assert h.wq.begin("sample", "a", "delayed-msg")  # the delayed message arrived (maybe early)
     h.wq.done("sample", "a", "delayed-msg")
     assert h.wq.add_after("sample", "a", 6)  # its retry is sent, not taken for the one already run
+
+
+def test_a_delayed_add_joins_the_run_already_due(h: Harness) -> None:
+    assert h.wq.add("sample", ["default/o", "default/p"], delay=2.0) == ["default/o", "default/p"]
+    for _ in range(20):  # a burst of changes mapping to the same keys
+        assert h.wq.add("sample", ["default/o", "default/p"], delay=2.0) == []
+    messages = queued(h)
+    assert [keys for _, keys, _ in messages] == [["default/o"], ["default/p"]]
+    assert all(eta for _, _, eta in messages)  # both wait out the delay
