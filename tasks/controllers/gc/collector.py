@@ -15,7 +15,7 @@ Nothing is deleted on an API error other than NotFound: the key backs off and ru
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from cluster import errors
@@ -248,39 +248,30 @@ def _patch_meta(client: Client, resource: Resource, obj: Obj, change: Obj) -> Ob
         return None
 
 
-def _edit_refs(client: Client, resource: Resource, obj: Obj, uids: set[str]) -> None:
-    """Remove the ownerReferences to ``uids`` from ``obj`` (re-reading on conflicts)."""
+def _edit_list(client: Client, resource: Resource, obj: Obj, field: str, drop: Callable[[Any], bool]) -> None:
+    """Remove the items ``drop`` picks from the metadata list ``field`` of ``obj`` (re-reading on
+    conflicts; nothing to do once none is left or the object is gone or replaced)."""
     for _ in range(_CAS_RETRIES):
-        refs = obj["metadata"].get("ownerReferences") or []
-        kept = [r for r in refs if r.get("uid") not in uids]
-        if len(kept) == len(refs):
+        items = obj["metadata"].get(field) or []
+        kept = [item for item in items if not drop(item)]
+        if len(kept) == len(items):
             return
         try:
-            _patch_meta(client, resource, obj, {"ownerReferences": kept or None})
+            _patch_meta(client, resource, obj, {field: kept or None})
             return
         except errors.Conflict:
             fresh = _get(client, resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])
             if fresh is None or fresh["metadata"]["uid"] != obj["metadata"]["uid"]:
                 return
             obj = fresh
-    raise errors.Conflict(
-        f"could not update the ownerReferences of {resource.qualified} {obj['metadata']['name']}"
-    )
+    raise errors.Conflict(f"could not update the {field} of {resource.qualified} {obj['metadata']['name']}")
+
+
+def _edit_refs(client: Client, resource: Resource, obj: Obj, uids: set[str]) -> None:
+    """Remove the ownerReferences to ``uids`` from ``obj``."""
+    _edit_list(client, resource, obj, "ownerReferences", lambda ref: ref.get("uid") in uids)
 
 
 def _remove_finalizer(client: Client, resource: Resource, obj: Obj, finalizer: str) -> None:
     """Remove ``finalizer`` from ``obj`` (the registry deletes it when it was the last one)."""
-    for _ in range(_CAS_RETRIES):
-        finalizers = obj["metadata"].get("finalizers") or []
-        if finalizer not in finalizers:
-            return
-        kept = [f for f in finalizers if f != finalizer]
-        try:
-            _patch_meta(client, resource, obj, {"finalizers": kept or None})
-            return
-        except errors.Conflict:
-            fresh = _get(client, resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])
-            if fresh is None or fresh["metadata"]["uid"] != obj["metadata"]["uid"]:
-                return
-            obj = fresh
-    raise errors.Conflict(f"could not remove the {finalizer} finalizer of {obj['metadata']['name']}")
+    _edit_list(client, resource, obj, "finalizers", lambda name: name == finalizer)

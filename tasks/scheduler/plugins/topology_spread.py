@@ -58,6 +58,11 @@ def domain_counts(
         or (c.honor_taints and snapshot_has_taints(snapshot))
         for c in constraints
     ]
+    if nodes is None and not any(checked):  # every node counts: the snapshot keeps these up to date
+        return [
+            snapshot.matching_per_domain(pod.namespace, c.selector, c.topology_key, tuple(keys))
+            for c in constraints
+        ]
     indexed = list(enumerate(constraints))
     for node in snapshot.nodes if nodes is None else nodes:
         labels = node.labels
