@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,14 +12,11 @@ from cluster.api.resources import lookup
 from cluster.client.client import Client
 from tasks.controllers.cronjob import job_name, missed_times
 from tasks.controllers.cronjob_schedule import ScheduleError, parse, zone
-from tests.e2e.conftest import APIServerProcess, launch_apiserver
-from tests.e2e.control_plane import launch_control_plane
 from tests.e2e.scheduling import wait_for
 
 CRONJOBS = lookup("batch", "v1", "cronjobs")
 JOBS = lookup("batch", "v1", "jobs")
 EVENTS = lookup("", "v1", "events")
-CONTROLLERS = ("tasks.controllers.job:JobController", "tasks.controllers.cronjob:CronJobController")
 SUCCEED = "kubeq.io/hollow-succeed-after-seconds"
 Obj = dict[str, Any]
 
@@ -114,25 +109,6 @@ def test_job_names_and_missed_times() -> None:
 
 
 # ---- the controller ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[APIServerProcess]:
-    with launch_apiserver(redis_url, tmp_path_factory.mktemp("cronjob")) as api:
-        with launch_control_plane(api, hollow=3, controllers=CONTROLLERS):
-            yield api
-
-
-@pytest.fixture(scope="module")
-def client(server: APIServerProcess) -> Client:
-    return Client(server.url)
-
-
-@pytest.fixture
-def ns(client: Client) -> str:
-    name = f"cron-{uuid.uuid4().hex[:6]}"
-    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
-
-
 def cronjob_body(name: str, schedule: str, *, succeed: float | None = 1, **spec: Any) -> Obj:
     annotations = {SUCCEED: str(succeed)} if succeed is not None else {}
     pod = {

@@ -11,52 +11,21 @@ import json
 import subprocess
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import pytest
 
 from cluster.api.resources import lookup
 from cluster.client.client import Client
 from tasks.controllers.deployment import counts, revisions
-from tests.e2e.scheduling import Cluster, launch_cluster, wait_for
+from tests.controllers.harness import kubectl
+from tests.e2e.scheduling import Cluster, wait_for
 
 PODS = lookup("", "v1", "pods")
 EVENTS = lookup("", "v1", "events")
 DEPLOYMENTS = lookup("apps", "v1", "deployments")
 REPLICASETS = lookup("apps", "v1", "replicasets")
-CONTROLLERS = (
-    "tasks.controllers.replicaset:ReplicaSetController",
-    "tasks.controllers.deployment:DeploymentController",
-)
 IMAGE = "registry.k8s.io/pause:3.10"
 Obj = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def cluster(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with launch_cluster(redis_url, tmp_path_factory.mktemp("deploy"), hollow=3, controllers=CONTROLLERS) as c:
-        wait_for(lambda: len(c.client.list(lookup("", "v1", "nodes"))["items"]) == 3, 60, "3 hollow nodes")
-        yield c
-
-
-@pytest.fixture
-def ns(cluster: Cluster) -> str:
-    name = f"dp-{uuid.uuid4().hex[:6]}"
-    cluster.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
-
-
-def kubectl(
-    cluster: Cluster, *args: str, stdin: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess:
-    cmd = ["kubectl", f"--kubeconfig={cluster.server.kubeconfig}", f"--cache-dir={cluster.cache_dir}", *args]
-    result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=90)
-    if check:
-        assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}{result.stdout}"
-    return result
 
 
 def deployment(name: str, replicas: int, image: str = IMAGE, **spec: Any) -> Obj:

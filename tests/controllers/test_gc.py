@@ -5,50 +5,19 @@ deleted with the real kubectl's ``--cascade=background|foreground|orphan``."""
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from cluster import errors
 from cluster.api.resources import lookup
 from cluster.client.client import Client
-from tests.e2e.scheduling import Cluster, launch_cluster, wait_for
+from tests.controllers.harness import kubectl
+from tests.e2e.scheduling import Cluster, wait_for
 
 PODS = lookup("", "v1", "pods")
 CONFIGMAPS = lookup("", "v1", "configmaps")
-NODES = lookup("", "v1", "nodes")
 REPLICASETS = lookup("apps", "v1", "replicasets")
-CONTROLLERS = (
-    "tasks.controllers.gc:GarbageCollector",
-    "tasks.controllers.replicaset:ReplicaSetController",
-    "tasks.controllers.namespace:NamespaceController",
-    "tasks.controllers.serviceaccount:ServiceAccountController",
-)
 Obj = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def cluster(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with launch_cluster(redis_url, tmp_path_factory.mktemp("gc"), hollow=3, controllers=CONTROLLERS) as c:
-        wait_for(lambda: len(c.client.list(NODES)["items"]) == 3, 60, "3 hollow nodes")
-        yield c
-
-
-@pytest.fixture
-def ns(cluster: Cluster) -> str:
-    name = f"gc-{uuid.uuid4().hex[:6]}"
-    cluster.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
-
-
-def kubectl(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = ["kubectl", f"--kubeconfig={cluster.server.kubeconfig}", f"--cache-dir={cluster.cache_dir}", *args]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-    assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}{result.stdout}"
-    return result
 
 
 def ref(owner: Obj, block: bool = True) -> Obj:

@@ -2,60 +2,25 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from cluster import errors
 from cluster.api.resources import lookup
 from cluster.client.client import Client
 from tasks.controllers.job.indexed import format_indexes, parse_indexes
-from tests.e2e.conftest import APIServerProcess, launch_apiserver
-from tests.e2e.control_plane import launch_control_plane
-from tests.e2e.scheduling import wait_for
+from tests.controllers.harness import kubectl
+from tests.e2e.scheduling import Cluster, wait_for
 
 JOBS = lookup("batch", "v1", "jobs")
 PODS = lookup("", "v1", "pods")
 EVENTS = lookup("", "v1", "events")
 NAMESPACES = lookup("", "v1", "namespaces")
-CONTROLLERS = ("tasks.controllers.job:JobController", "tasks.controllers.cronjob:CronJobController")
 SUCCEED = "kubeq.io/hollow-succeed-after-seconds"
 EXIT_CODE = "kubeq.io/hollow-exit-code"
 INDEX = "batch.kubernetes.io/job-completion-index"
 Obj = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[APIServerProcess]:
-    with launch_apiserver(redis_url, tmp_path_factory.mktemp("job")) as api:
-        with launch_control_plane(api, hollow=3, controllers=CONTROLLERS):
-            yield api
-
-
-@pytest.fixture(scope="module")
-def client(server: APIServerProcess) -> Client:
-    return Client(server.url)
-
-
-@pytest.fixture
-def ns(client: Client) -> str:
-    name = f"job-{uuid.uuid4().hex[:6]}"
-    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
-
-
-def kubectl(server: APIServerProcess, *args: str) -> str:
-    cache = Path(server.kubeconfig).parent / "kubectl-cache"
-    cmd = ["kubectl", f"--kubeconfig={server.kubeconfig}", f"--cache-dir={cache}", *args]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr + result.stdout
-    return result.stdout
 
 
 def job_body(name: str, *, succeed: float | None = 1, exit_code: int | None = None, **spec: Any) -> Obj:
@@ -130,7 +95,7 @@ def test_indexes_are_written_as_compressed_intervals() -> None:
 
 
 def test_parallel_job_completes_with_at_most_parallelism_active(
-    client: Client, server: APIServerProcess, ns: str
+    client: Client, cluster: Cluster, ns: str
 ) -> None:
     watcher = ActiveWatcher(client, ns)
     time.sleep(0.2)
@@ -148,11 +113,11 @@ def test_parallel_job_completes_with_at_most_parallelism_active(
     assert labels["batch.kubernetes.io/job-name"] == "five" and labels["job-name"] == "five"
     assert labels["batch.kubernetes.io/controller-uid"] == job["metadata"]["uid"]
     assert pod["metadata"]["ownerReferences"][0]["kind"] == "Job"
-    table = kubectl(server, "get", "jobs", "-n", ns)
+    table = kubectl(cluster, "get", "jobs", "-n", ns).stdout
     assert table.split("\n")[0].split() == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
     assert table.split("\n")[1].split()[:3] == ["five", "Complete", "5/5"]
     assert {"SuccessfulCreate", "Completed"} <= reasons(client, ns, "five")
-    described = kubectl(server, "describe", "job", "five", "-n", ns)
+    described = kubectl(cluster, "describe", "job", "five", "-n", ns).stdout
     assert "0 Active (0 Ready) / 5 Succeeded / 0 Failed" in described
 
 

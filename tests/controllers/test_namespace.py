@@ -4,9 +4,7 @@ conditions say what blocks it, and nothing new may be created in it meanwhile.""
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,17 +12,12 @@ import pytest
 from cluster import errors
 from cluster.api.resources import RESOURCES, lookup
 from cluster.client.client import Client
-from tests.e2e.scheduling import Cluster, launch_cluster, wait_for
+from tests.controllers.harness import kubectl
+from tests.e2e.scheduling import Cluster, wait_for
 
 PODS = lookup("", "v1", "pods")
 CONFIGMAPS = lookup("", "v1", "configmaps")
 NAMESPACES = lookup("", "v1", "namespaces")
-NODES = lookup("", "v1", "nodes")
-CONTROLLERS = (
-    "tasks.controllers.gc:GarbageCollector",
-    "tasks.controllers.namespace:NamespaceController",
-    "tasks.controllers.serviceaccount:ServiceAccountController",
-)
 POD = {
     "apiVersion": "v1",
     "kind": "Pod",
@@ -60,30 +53,6 @@ spec:
     spec: {containers: [{name: c, image: registry.k8s.io/pause:3.10}]}
 """
 Obj = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def cluster(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with launch_cluster(redis_url, tmp_path_factory.mktemp("ns"), hollow=3, controllers=CONTROLLERS) as c:
-        wait_for(lambda: len(c.client.list(NODES)["items"]) == 3, 60, "3 hollow nodes")
-        yield c
-
-
-@pytest.fixture
-def ns(cluster: Cluster) -> str:
-    name = f"ns-{uuid.uuid4().hex[:6]}"
-    cluster.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
-
-
-def kubectl(
-    cluster: Cluster, *args: str, stdin: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    cmd = ["kubectl", f"--kubeconfig={cluster.server.kubeconfig}", f"--cache-dir={cluster.cache_dir}", *args]
-    result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=90)
-    if check:
-        assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}{result.stdout}"
-    return result
 
 
 def contents(client: Client, ns: str) -> list[str]:

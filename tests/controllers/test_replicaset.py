@@ -7,8 +7,6 @@ import json
 import subprocess
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,34 +14,13 @@ import pytest
 from cluster import errors
 from cluster.api.resources import lookup
 from cluster.client.client import Client
-from tests.e2e.scheduling import Cluster, launch_cluster, pod_object, wait_for
+from tests.controllers.harness import kubectl
+from tests.e2e.scheduling import Cluster, pod_object, wait_for
 
 PODS = lookup("", "v1", "pods")
 EVENTS = lookup("", "v1", "events")
 REPLICASETS = lookup("apps", "v1", "replicasets")
-CONTROLLER = "tasks.controllers.replicaset:ReplicaSetController"
 Obj = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def cluster(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with launch_cluster(redis_url, tmp_path_factory.mktemp("rs"), hollow=3, controllers=(CONTROLLER,)) as c:
-        wait_for(lambda: len(c.client.list(lookup("", "v1", "nodes"))["items"]) == 3, 60, "3 hollow nodes")
-        yield c
-
-
-@pytest.fixture
-def ns(cluster: Cluster) -> str:
-    name = f"rs-{uuid.uuid4().hex[:6]}"
-    cluster.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
-
-
-def kubectl(cluster: Cluster, *args: str, stdin: str | None = None) -> str:
-    cmd = ["kubectl", f"--kubeconfig={cluster.server.kubeconfig}", f"--cache-dir={cluster.cache_dir}", *args]
-    result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}{result.stdout}"
-    return result.stdout
 
 
 def rs_object(name: str, replicas: int, app: str | None = None, **spec: Any) -> Obj:
@@ -126,7 +103,7 @@ def test_creates_pods_reports_status_and_kubectl_shows_it(cluster: Cluster, ns: 
     names = {p["metadata"]["name"] for p in pods}
     assert {m.removeprefix("Created pod: ") for m in created} == names
 
-    table = kubectl(cluster, "get", "rs", "web", "-n", ns).split("\n")
+    table = kubectl(cluster, "get", "rs", "web", "-n", ns).stdout.split("\n")
     assert table[0].split()[:4] == ["NAME", "DESIRED", "CURRENT", "READY"]
     assert table[1].split()[:4] == ["web", "3", "3", "3"]
 
@@ -143,13 +120,13 @@ def test_deleted_pod_is_replaced(cluster: Cluster, ns: str) -> None:
 def test_kubectl_scale_up_and_down(cluster: Cluster, ns: str) -> None:
     apply(cluster, ns, rs_object("scale", 1))
     wait_for(lambda: settled(cluster.client, ns, "scale", 1), 60, "1 pod")
-    assert "scaled" in kubectl(cluster, "scale", "rs", "scale", "--replicas=5", "-n", ns)
+    assert "scaled" in kubectl(cluster, "scale", "rs", "scale", "--replicas=5", "-n", ns).stdout
     wait_for(lambda: settled(cluster.client, ns, "scale", 5), 60, "5 pods")
     kubectl(cluster, "scale", "rs", "scale", "--replicas=2", "-n", ns)
     wait_for(lambda: settled(cluster.client, ns, "scale", 2), 60, "2 pods")
     deleted = wait_for(lambda: reasons(cluster.client, ns, "scale").get("SuccessfulDelete"), 30, "events")
     assert len(deleted) == 3 and all(m.startswith("Deleted pod: scale-") for m in deleted)
-    table = kubectl(cluster, "get", "rs", "scale", "-n", ns, "--no-headers").split()
+    table = kubectl(cluster, "get", "rs", "scale", "-n", ns, "--no-headers").stdout.split()
     assert table[:4] == ["scale", "2", "2", "2"]
 
 
