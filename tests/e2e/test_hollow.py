@@ -143,42 +143,39 @@ def test_bound_pod_becomes_running_and_ready(client: Client, fleet: str, namespa
     assert status["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
 
 
-def test_pod_asking_to_succeed_completes(
-    client: Client, fleet: str, namespace: str, kubectl: Kubectl
+@pytest.mark.parametrize(
+    ("name", "node", "code", "phase", "reason", "shown"),
+    [("job", 3, 0, "Succeeded", "Completed", "Completed"), ("crash", 1, 3, "Failed", "Error", "Error")],
+)
+def test_pod_asking_to_finish_ends_with_its_exit_code(
+    client: Client,
+    fleet: str,
+    namespace: str,
+    kubectl: Kubectl,
+    name: str,
+    node: int,
+    code: int,
+    phase: str,
+    reason: str,
+    shown: str,
 ) -> None:
     annotations = {"kubeq.io/hollow-succeed-after-seconds": "1"}
-    client.create(pod(namespace, "job", f"{fleet}-3", annotations))
+    if code:
+        annotations["kubeq.io/hollow-exit-code"] = str(code)
+    client.create(pod(namespace, name, f"{fleet}-{node}", annotations))
 
-    def succeeded() -> dict[str, Any] | None:
-        current = client.get(PODS, "job", namespace)
-        return current if current["status"].get("phase") == "Succeeded" else None
+    def finished() -> dict[str, Any] | None:
+        current = client.get(PODS, name, namespace)
+        return current if current["status"].get("phase") == phase else None
 
-    status = wait_for(succeeded, 10, "pod to succeed")["status"]
+    status = wait_for(finished, 10, f"pod to end {phase}")["status"]
     for cs in status["containerStatuses"]:
-        assert cs["state"]["terminated"]["exitCode"] == 0
-        assert cs["state"]["terminated"]["reason"] == "Completed" and not cs["ready"]
+        assert cs["state"]["terminated"]["exitCode"] == code
+        assert cs["state"]["terminated"]["reason"] == reason and not cs["ready"]
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
-    assert ready["status"] == "False" and ready["reason"] == "PodCompleted"
-    out = kubectl("get", "pod", "job", "-n", namespace, "--no-headers").stdout
-    assert "Completed" in out
-
-
-def test_pod_asking_to_fail_ends_failed_with_its_exit_code(
-    client: Client, fleet: str, namespace: str, kubectl: Kubectl
-) -> None:
-    annotations = {"kubeq.io/hollow-succeed-after-seconds": "1", "kubeq.io/hollow-exit-code": "3"}
-    client.create(pod(namespace, "crash", f"{fleet}-1", annotations))
-
-    def failed() -> dict[str, Any] | None:
-        current = client.get(PODS, "crash", namespace)
-        return current if current["status"].get("phase") == "Failed" else None
-
-    status = wait_for(failed, 10, "pod to fail")["status"]
-    for cs in status["containerStatuses"]:
-        assert cs["state"]["terminated"]["exitCode"] == 3
-        assert cs["state"]["terminated"]["reason"] == "Error"
-    out = kubectl("get", "pod", "crash", "-n", namespace, "--no-headers").stdout
-    assert "Error" in out
+    assert ready["status"] == "False" and ready["reason"] == ("PodCompleted" if code == 0 else "PodFailed")
+    out = kubectl("get", "pod", name, "-n", namespace, "--no-headers").stdout
+    assert shown in out
 
 
 def test_deleting_running_pod_finishes(client: Client, fleet: str, namespace: str, kubectl: Kubectl) -> None:
