@@ -51,7 +51,19 @@ def _parser() -> argparse.ArgumentParser:
     hollow.add_argument("--startup-ms", type=int, default=0)
     hollow.add_argument("--server", help="API server URL (or KUBEQ_SERVER)")
 
+    node = sub.add_parser("node", help="make this host a node: runtime daemon, Node, Lease, kubelet@<name>")
+    node.add_argument("--name", required=True, help="the Node's name (its queue is node.<name>)")
+    node.add_argument("--data-dir", dest="node_data_dir", help="node state (default <data-dir>/nodes/<name>)")
+    node.add_argument("--isolation", choices=("auto", "host", "namespaces"), default="auto")
+    node.add_argument("--max-pods", type=int, default=110)
+    node.add_argument(
+        "--port", type=int, dest="kubelet_port", default=10250, help="node HTTP port (busy: a free one)"
+    )
+    node.add_argument("--server", help="API server URL (or KUBEQ_SERVER)")
+    node.add_argument("--redis-url", help="Redis holding cluster state and the broker (or KUBEQ_REDIS_URL)")
+
     up.add_argument("--hollow-nodes", type=int, default=0, help="also start N hollow nodes")
+    up.add_argument("--nodes", type=int, default=2, help="also start N real nodes (default 2)")
     up.add_argument("--flower-port", type=int, default=5555, help="Flower's port (default 5555)")
     return parser
 
@@ -66,7 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         from workers.local_cluster import up
 
-        return up(settings, hollow_nodes=args.hollow_nodes, flower_port=args.flower_port)
+        return up(settings, hollow_nodes=args.hollow_nodes, flower_port=args.flower_port, nodes=args.nodes)
+    if args.command == "node":
+        from workers.node import run_node
+
+        run_node(
+            settings,
+            args.name,
+            data_dir=args.node_data_dir,
+            isolation=args.isolation,
+            max_pods=args.max_pods,
+            port=args.kubelet_port,
+        )
+        return 0
     if args.command in ("scheduler", "controller-manager", "beat", "flower"):
         from workers import roles
 

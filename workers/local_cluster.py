@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -76,12 +78,24 @@ def start_component(args: list[str], env: dict[str, str]) -> subprocess.Popen[by
     return subprocess.Popen([sys.executable, "-m", "workers.cli", *args], env=env, preexec_fn=die_with_parent)
 
 
-def up(
-    settings: Settings, hollow_nodes: int = 0, flower_port: int = 5555, ready_timeout: float = 60.0
-) -> int:
-    """Start Redis (embedded unless ``redis_url`` is set), the API server and the control plane.
+def local_node_names(count: int) -> list[str]:
+    """``<host>-<i>``: this host's name made a valid Node name (lower case, ``[a-z0-9-.]``)."""
+    host = re.sub(r"[^a-z0-9.-]+", "-", socket.gethostname().lower()).strip("-.") or "node"
+    return [f"{host}-{i}" for i in range(count)]
 
-    Then waits for SIGINT/SIGTERM and stops everything it started, newest first.
+
+def up(
+    settings: Settings,
+    hollow_nodes: int = 0,
+    flower_port: int = 5555,
+    ready_timeout: float = 60.0,
+    nodes: int = 2,
+) -> int:
+    """Start Redis (embedded unless ``redis_url`` is set), the API server, the control plane and
+    ``nodes`` real nodes (``kubeq node``, data under ``<data-dir>/nodes/<name>``).
+
+    Then waits for SIGINT/SIGTERM and stops everything it started, newest first; the nodes'
+    runtime daemons (which a lone ``kubeq node`` leaves running) and their containers too.
     """
     data_dir = Path(settings.data_dir).expanduser()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -124,6 +138,14 @@ def up(
         }
         if hollow_nodes:
             components["hollow-nodes"] = ["hollow-nodes", "--count", str(hollow_nodes)]
+        from workers.node.supervisor import stop_daemon
+
+        for i, name in enumerate(local_node_names(nodes)):
+            node_dir = data_dir / "nodes" / name
+            stack.callback(stop_daemon, node_dir)  # after the node agents (callbacks run newest first)
+            components[f"node {name}"] = [
+                "node", "--name", name, "--data-dir", str(node_dir), "--port", str(10250 + i)
+            ]  # fmt: skip
         from workers.roles import flower_credentials
 
         user, password = flower_credentials(str(data_dir))  # before Flower starts and reads them

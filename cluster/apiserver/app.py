@@ -11,7 +11,7 @@ from typing import Any
 
 from cluster import errors
 from cluster.api import openapi
-from cluster.apiserver import codecs, discovery, metrics
+from cluster.apiserver import codecs, discovery, metrics, nodeproxy
 from cluster.apiserver.handlers import VERBS, Reply, Request
 from cluster.apiserver.requests import parse_resource_path
 from cluster.registry import Registry
@@ -33,6 +33,9 @@ class APIServer:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/") or "/"
         verb, resource = method.lower(), ""
+        proxied = nodeproxy.match(method, path)
+        if proxied is not None:  # pods/{name}/log and /exec: answered by the pod's node
+            return nodeproxy.serve(self.registry, environ, start_response, proxied)
         try:
             info = parse_resource_path(method, path, environ.get("QUERY_STRING", ""))
             if info is None:

@@ -25,6 +25,7 @@ CONTROLLERS: list[str] = [
     "tasks.controllers.serviceaccount:ServiceAccountController",
     "tasks.controllers.job:JobController",
     "tasks.controllers.cronjob:CronJobController",
+    "tasks.kubelet.controller:KubeletController",
 ]
 
 

@@ -88,7 +88,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("KUBEQ_REDIS_URL", None)
-    args = ["up", "--data-dir", str(tmp / "data"), "--port", str(port), "--hollow-nodes", "3"]
+    args = ["up", "--data-dir", str(tmp / "data"), "--port", str(port), "--hollow-nodes", "3", "--nodes", "0"]
     args += ["--flower-port", str(free_port())]
     proc = subprocess.Popen(
         [sys.executable, "-m", "workers.cli", *args], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT

@@ -83,6 +83,8 @@ def test_up_serves_kubectl_and_stops_cleanly(tmp_path: Path) -> None:
         str(flower_port),
         "--hollow-nodes",
         "3",
+        "--nodes",
+        "0",
     ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "workers.cli", *args], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT
@@ -153,7 +155,18 @@ def test_up_keeps_state_across_restarts(tmp_path: Path) -> None:
     for round_ in range(2):
         port = free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "up", "--data-dir", str(data_dir), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "workers.cli",
+                "up",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(port),
+                "--nodes",
+                "0",
+            ],
             stdout=subprocess.PIPE,
             text=True,
             env=env,

@@ -1,0 +1,265 @@
+"""``kubeq node``: turn this host into a Kubernetes node.
+
+``run_node(settings, name, data_dir, isolation, max_pods, port)``:
+
+1. starts the runtime daemon unless ``<data-dir>/runtime.sock`` answers (``supervisor.py``);
+2. installs the kubelet's runtime hook (``tasks.kubelet.runtime.install``), exports
+   ``KUBEQ_NODE_NAME``, ``KUBEQ_NODE_DATA_DIR``, ``KUBEQ_NODE_ISOLATION`` and ``KUBEQ_NODE_PORT``
+   for the kubelet code (and the settings as ``KUBEQ_*`` for the daemon and the tasks), and starts
+   the node HTTP endpoint (``server.py``: logs, exec) on ``port``, or a free port if it is taken;
+3. registers the Node (``machine.py`` facts) and its Lease, then a heartbeat thread renews the
+   Lease and posts the node's status (conditions, capacity) every 10 s, restarting the runtime
+   daemon if it stops answering (Ready=False while it cannot); ``podsource.py`` watches this
+   node's pods and queues their kubelet keys on ``node.<name>``;
+4. runs the Celery worker ``kubelet@<name>`` on queue ``node.<name>`` (threads pool) in the
+   foreground. SIGTERM stops the worker and the heartbeat; the daemon and its containers stay.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cluster import errors
+from cluster.api.resources import lookup
+from cluster.client.client import Client
+from cluster.settings import Settings
+from workers.node import lease, machine, supervisor
+from workers.node.podsource import PodSource
+
+NODES = lookup("", "v1", "nodes")
+STATUS_SECONDS = 10.0  # lease renewal and node status update period (KUBEQ_NODE_STATUS_SECONDS: tests)
+DEFAULT_PORT = 10250
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+
+def resolve_isolation(isolation: str) -> str:
+    """``auto`` -> ``host`` for now: the process runtime implements host isolation only, so
+    ``namespaces`` is used only when asked for (``auto`` will pick it once the runtime has it)."""
+    return "host" if isolation == "auto" else isolation
+
+
+def start_http(runtime_factory: Any, data_dir: str, preferred: int) -> Any:
+    """The node HTTP endpoint (``workers.node.server``) on ``preferred``, or on a free port when that
+    one is taken (several nodes on one host); its ``.port`` is what the Node advertises."""
+    from workers.node.server import serve_node_http
+
+    try:
+        return serve_node_http(runtime_factory, "0.0.0.0", preferred, data_dir)
+    except OSError as exc:
+        log.info("port %d is taken (%s); the node endpoint takes a free one", preferred, exc)
+        return serve_node_http(runtime_factory, "0.0.0.0", 0, data_dir)
+
+
+class NodeAgent:
+    """One node's registration and heartbeat; ``start()`` / ``close()`` around the Celery worker."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        data_dir: str,
+        isolation: str = "auto",
+        max_pods: int = 110,
+        port: int = DEFAULT_PORT,
+        status_seconds: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.data_dir = str(Path(data_dir).expanduser().resolve())
+        self.isolation = resolve_isolation(isolation)
+        self.max_pods = max_pods
+        self.port = port
+        self.status_seconds = status_seconds or float(
+            os.environ.get("KUBEQ_NODE_STATUS_SECONDS", STATUS_SECONDS)
+        )
+        self.client = Client(settings.api_server, user_agent=f"kubeq-node/{name}")
+        self.socket = supervisor.socket_path(self.data_dir)
+        self.runtime_version = ""
+        self.runtime_ok = False
+        self.node: Obj | None = None
+        self.stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.http: Any = None
+        self.pods: PodSource | None = None
+
+    # ---- start / stop ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Daemon, runtime hook, environment, Node and Lease; then the heartbeat thread."""
+        Path(self.data_dir).mkdir(parents=True, exist_ok=True)
+        self._export_environment()
+        supervisor.ensure_daemon(self.data_dir, self.name)
+        factory = self._install_runtime_hook()
+        self._check_runtime()
+        self.http = start_http(factory, self.data_dir, self.port)
+        self.port = self.http.port
+        os.environ["KUBEQ_NODE_PORT"] = str(self.port)
+        self.register()
+        self._renew_lease()
+        self._thread = threading.Thread(target=self._loop, name=f"node-heartbeat-{self.name}", daemon=True)
+        self._thread.start()
+        self.pods = PodSource(self.client, self.name, self._work_queue().add, factory).start()
+
+    def _work_queue(self) -> Any:
+        from tasks.runtime.workqueue import WorkQueue
+
+        return WorkQueue.from_settings(self.settings, _point_celery_at(self.settings))
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.pods is not None:
+            self.pods.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.http is not None:
+            self.http.stop()
+
+    def _export_environment(self) -> None:
+        env = {
+            "KUBEQ_NODE_NAME": self.name,
+            "KUBEQ_NODE_DATA_DIR": self.data_dir,
+            "KUBEQ_NODE_ISOLATION": self.isolation,
+            "KUBEQ_NODE_PORT": str(self.port),
+            "KUBEQ_SERVER": self.settings.api_server,
+            "KUBEQ_STATE_PREFIX": self.settings.state_prefix,
+            "KUBEQ_BROKER_PREFIX": self.settings.broker_prefix,
+        }
+        if self.settings.redis_url:
+            env["KUBEQ_REDIS_URL"] = self.settings.redis_url
+        if self.settings.broker_url:
+            env["KUBEQ_BROKER_URL"] = self.settings.broker_url
+        os.environ.update(env)
+
+    def _install_runtime_hook(self) -> Any:
+        """Install (and return) the factory of this process's runtime client."""
+        from tasks.kubelet import runtime
+        from tasks.kubelet.runtime_client import RuntimeClient
+
+        sock = str(self.socket)
+
+        def factory() -> Any:
+            return RuntimeClient(sock)
+
+        runtime.install(factory)
+        return factory
+
+    def _check_runtime(self) -> None:
+        """Ask the daemon its version; restart it once if it does not answer."""
+        try:
+            self.runtime_version = supervisor.runtime_version(self.socket)
+            self.runtime_ok = True
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure: try a fresh daemon
+            log.warning("runtime daemon on %s does not answer (%s); starting it", self.socket, exc)
+        try:
+            supervisor.ensure_daemon(self.data_dir, self.name)
+            self.runtime_version = supervisor.runtime_version(self.socket)
+            self.runtime_ok = True
+        except Exception:  # noqa: BLE001
+            log.exception("runtime daemon for %s cannot be started", self.name)
+            self.runtime_ok = False
+
+    # ---- the Node ---------------------------------------------------------------------------
+    def desired_status(self, previous: list[Obj]) -> Obj:
+        now = datetime.now(UTC)
+        cap = machine.capacity(self.data_dir, self.max_pods)
+        return {
+            "capacity": cap,
+            "allocatable": machine.allocatable(cap),
+            "conditions": machine.conditions(
+                now, machine.pressure(self.data_dir), previous, ready=self.runtime_ok
+            ),
+            "addresses": machine.addresses(self.name),
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.port}},
+            "nodeInfo": machine.node_info(self.runtime_version or "unknown://"),
+        }
+
+    def register(self) -> Obj:
+        """Create the Node, or lay this node's labels and status over the existing one."""
+        labels = machine.labels(self.name)
+        try:
+            existing = self.client.get(NODES, self.name)
+        except errors.NotFound:
+            existing = None
+        if existing is None:
+            body = {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {"name": self.name, "labels": labels},
+                "spec": {},
+                "status": self.desired_status([]),
+            }
+            try:
+                existing = self.client.create(body)
+            except errors.AlreadyExists:
+                existing = self.client.get(NODES, self.name)
+        else:
+            existing = self.client.patch(NODES, self.name, {"metadata": {"labels": labels}})
+        previous = (existing.get("status") or {}).get("conditions") or []
+        self.node = self.client.patch(
+            NODES, self.name, {"status": self.desired_status(previous)}, subresource="status"
+        )
+        log.info("node %s registered (runtime %s)", self.name, self.runtime_version)
+        return self.node
+
+    def post_status(self) -> None:
+        """Refresh conditions and capacity; re-register if the Node was deleted."""
+        previous = ((self.node or {}).get("status") or {}).get("conditions") or []
+        try:
+            self.node = self.client.patch(
+                NODES, self.name, {"status": self.desired_status(previous)}, subresource="status"
+            )
+        except errors.NotFound:
+            self.register()
+
+    def _renew_lease(self) -> None:
+        lease.renew(self.client, self.name, owner=self.node)
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.status_seconds):
+            for step in (self._renew_lease, self._check_runtime, self.post_status):
+                if self.stop.is_set():
+                    return
+                try:
+                    step()
+                except (errors.StatusError, OSError) as exc:
+                    log.warning("node %s: %s failed: %s", self.name, step.__name__, exc)
+                except Exception:  # noqa: BLE001 - the heartbeat must keep beating
+                    log.exception("node %s: %s failed", self.name, step.__name__)
+
+
+def _point_celery_at(settings: Settings) -> Any:
+    """The Celery app, configured for ``settings``'s broker even if it was made before they were known."""
+    from workers.celery_app import app
+
+    app.conf.broker_url = settings.broker
+    return app
+
+
+def run_node(
+    settings: Settings,
+    name: str,
+    data_dir: str | None = None,
+    isolation: str = "auto",
+    max_pods: int = 110,
+    port: int = DEFAULT_PORT,
+    concurrency: int = 4,
+) -> None:
+    """Run node ``name`` until SIGTERM/SIGINT (see the module docstring); data under ``data_dir``
+    (default ``<settings.data_dir>/nodes/<name>``)."""
+    data_dir = data_dir or os.path.join(os.path.expanduser(settings.data_dir), "nodes", name)
+    agent = NodeAgent(settings, name, data_dir, isolation, max_pods, port)
+    agent.start()
+    try:
+        from workers.celery_app import node_queue
+        from workers.roles import run_worker
+
+        _point_celery_at(settings)
+        run_worker(node_queue(name), f"kubelet@{name}", "threads", concurrency)
+    finally:
+        agent.close()
