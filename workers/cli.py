@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
 
     up.add_argument("--hollow-nodes", type=int, default=0, help="also start N hollow nodes")
     up.add_argument("--nodes", type=int, default=2, help="also start N real nodes (default 2)")
+    up.add_argument(
+        "--isolation",
+        choices=("auto", "host", "namespaces"),
+        default="auto",
+        help="the real nodes' pod isolation (default auto: namespaces where it can)",
+    )
     up.add_argument("--flower-port", type=int, default=5555, help="Flower's port (default 5555)")
     return parser
 
@@ -78,7 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         from workers.local_cluster import up
 
-        return up(settings, hollow_nodes=args.hollow_nodes, flower_port=args.flower_port, nodes=args.nodes)
+        return up(
+            settings,
+            hollow_nodes=args.hollow_nodes,
+            flower_port=args.flower_port,
+            nodes=args.nodes,
+            isolation=args.isolation,
+        )
     if args.command == "node":
         from workers.node import run_node
 

@@ -90,6 +90,7 @@ def up(
     flower_port: int = 5555,
     ready_timeout: float = 60.0,
     nodes: int = 2,
+    isolation: str = "auto",
 ) -> int:
     """Start Redis (embedded unless ``redis_url`` is set), the API server, the control plane and
     ``nodes`` real nodes (``kubeq node``, data under ``<data-dir>/nodes/<name>``).
@@ -144,7 +145,8 @@ def up(
             node_dir = data_dir / "nodes" / name
             stack.callback(stop_daemon, node_dir)  # after the node agents (callbacks run newest first)
             components[f"node {name}"] = [
-                "node", "--name", name, "--data-dir", str(node_dir), "--port", str(10250 + i)
+                "node", "--name", name, "--data-dir", str(node_dir), "--port", str(10250 + i),
+                "--isolation", isolation,
             ]  # fmt: skip
         from workers.roles import flower_credentials
 

@@ -51,6 +51,7 @@ _KIND_TEXT = {
     "EndpointSlice": "EndpointSlice is one shard of the network endpoints behind a service.",
     "Lease": "Lease is a short-lived claim on a name, used for leader election and heartbeats.",
     "PriorityClass": "PriorityClass maps a class name to the integer priority its pods get.",
+    "PodDisruptionBudget": "PodDisruptionBudget bounds how many of the pods it selects may be evicted at once.",
     "Scale": "Scale is the replica count of a scalable object, read and written through /scale.",
     "Binding": "Binding assigns a pod to a node; the scheduler posts it to /binding.",
     "Eviction": "Eviction asks to remove a pod while honouring disruption budgets.",

@@ -220,6 +220,18 @@ RESOURCES: tuple[Resource, ...] = (
         "coordination.k8s.io", "v1", "Lease", "leases", "lease", True, "io.k8s.api.coordination.v1.Lease"
     ),
     Resource(
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        True,
+        "io.k8s.api.policy.v1.PodDisruptionBudget",
+        ("pdb",),
+        ("status",),
+        has_status=True,
+    ),
+    Resource(
         "scheduling.k8s.io",
         "v1",
         "PriorityClass",

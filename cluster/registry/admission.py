@@ -76,8 +76,51 @@ def check_size(resource: Resource, obj: dict[str, Any]) -> None:
         )
 
 
+# DefaultTolerationSeconds: how long a new pod stays on a not-ready or unreachable node.
+DEFAULT_TOLERATION_SECONDS = 300
+NODE_NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+NODE_UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+
+
+def add_default_tolerations(pod: dict[str, Any]) -> None:
+    """Give ``pod`` (in place) NoExecute tolerations of the not-ready and unreachable taints for 300 s.
+
+    A toleration the pod already has for that taint (same key or an empty key, effect NoExecute or
+    empty) is left alone, as Kubernetes' DefaultTolerationSeconds admission plugin does.
+    """
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return
+    tolerations = spec.get("tolerations")
+    if tolerations is None:
+        tolerations = []
+    if not isinstance(tolerations, list):
+        return
+    for key in (NODE_NOT_READY_TAINT, NODE_UNREACHABLE_TAINT):
+        covered = any(
+            isinstance(t, dict) and t.get("key", "") in (key, "") and t.get("effect", "") in ("NoExecute", "")
+            for t in tolerations
+        )
+        if not covered:
+            tolerations.append(
+                {
+                    "key": key,
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+                }
+            )
+    if tolerations:
+        spec["tolerations"] = tolerations
+
+
 def default_and_validate(resource: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-    """Apply Kubernetes' defaults (in place), then validate; ``Invalid`` (422) on any error."""
+    """Apply Kubernetes' defaults (in place), then validate; ``Invalid`` (422) on any error.
+
+    New pods also get the default not-ready/unreachable tolerations (``add_default_tolerations``).
+    """
+    if old is None and resource.group == "" and resource.plural == "pods":
+        add_default_tolerations(obj)
     apply_defaults(resource, obj)
     causes = validate(resource, obj, old)
     if causes:

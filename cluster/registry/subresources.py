@@ -10,6 +10,7 @@ from cluster.api.resources import Resource, lookup
 from cluster.registry import meta
 from cluster.registry.admission import WriteOptions
 from cluster.registry.deletion import DeleteOptions, delete
+from cluster.registry.disruption import admit_eviction
 from cluster.registry.registry import Registry
 
 Obj = dict[str, Any]
@@ -133,8 +134,12 @@ def bind(registry: Registry, namespace: str, name: str, binding: Obj, opts: Writ
 
 
 def evict(registry: Registry, namespace: str, name: str, eviction: Obj) -> Obj:
-    """Delete a pod through the eviction API (no disruption budgets exist yet to refuse it)."""
+    """Delete a pod through the eviction API, if its PodDisruptionBudget allows (``admit_eviction``).
+
+    ``TooManyRequests`` (429) while the budget allows no disruption; ``NotFound`` for a missing pod.
+    """
     options = DeleteOptions.parse((eviction or {}).get("deleteOptions"), {})
+    admit_eviction(registry, registry.get(PODS, namespace, name), dry_run=options.dry_run)
     delete(registry, PODS, namespace, name, options)
     return _created_status()
 

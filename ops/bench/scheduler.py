@@ -318,6 +318,9 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             KUBEQ_STATE_PREFIX=prefix,
             KUBEQ_SERVER=base_url,
             KUBEQ_BROKER_PREFIX=f"{prefix}-broker:",
+            # hollow Leases renew every --lease-seconds: the node lifecycle controller must not
+            # call them unreachable in between (Kubernetes' 40 s grace assumes 10 s renewals)
+            KUBEQ_NODE_MONITOR_GRACE_PERIOD=str(max(40.0, 4 * args.lease_seconds)),
         )
         client = Client(base_url, user_agent="kubeq-bench")
         client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})

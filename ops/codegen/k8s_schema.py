@@ -30,6 +30,7 @@ ROOTS = [
     "io.k8s.api.apps.v1.ReplicaSet",
     "io.k8s.api.autoscaling.v1.Scale",
     "io.k8s.api.policy.v1.Eviction",
+    "io.k8s.api.policy.v1.PodDisruptionBudget",
     "io.k8s.api.batch.v1.Job",
     "io.k8s.api.batch.v1.CronJob",
     "io.k8s.api.discovery.v1.EndpointSlice",

@@ -353,7 +353,10 @@ class _Actor:
                     f'container "{name}" has no command: kubeq runs processes and cannot pull or run the '
                     f'image "{c.get("image", "")}"; give the container a command'
                 )
-            config = container_config(self.pod, c, command, env, mounts(c, self.paths), attempt)
+            # probes reach the pod at its own IP; with host isolation the pod shares the host's network
+            pod_ip = (self.pod.get("status") or {}).get("podIP") or "127.0.0.1"
+            probe_host = pod_ip if isolation() == "namespaces" else "127.0.0.1"
+            config = container_config(self.pod, c, command, env, mounts(c, self.paths), attempt, probe_host)
         except ConfigError as exc:
             self.fail(c, "CreateContainerConfigError", str(exc))
             self.waits.append(CONFIG_RETRY)

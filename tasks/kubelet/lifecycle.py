@@ -38,8 +38,12 @@ def crashloop_delay(attempt: int, ran_for: float = 0.0) -> float:
     return min(MAX_BACKOFF, base * 2 ** min(attempt, 32))
 
 
-def probe(spec: Obj | None) -> Probe | None:
-    """A spec probe (exec/httpGet/tcpSocket) as a runtime ``Probe``; None when absent or unsupported."""
+def probe(spec: Obj | None, ports: list[Obj] | None = None, host: str = "127.0.0.1") -> Probe | None:
+    """A spec probe (exec/httpGet/tcpSocket) as a runtime ``Probe``; None when absent or unsupported.
+
+    A named port is looked up in ``ports`` (the container's ``ports``; None when no such name);
+    httpGet/tcpSocket go to the probe's own ``host``, else ``host`` (the pod's address).
+    """
     if not spec:
         return None
     timing = {
@@ -56,11 +60,14 @@ def probe(spec: Obj | None) -> Probe | None:
             action = spec[kind]
             port = action.get("port", 0)
             if not str(port).isdigit():
-                return None  # a named port would need the container's ports resolved first
+                named = {p.get("name"): p.get("containerPort") for p in ports or [] if p.get("name")}
+                port = named.get(port)
+                if port is None:
+                    return None
             headers = {h["name"]: h.get("value", "") for h in action.get("httpHeaders") or []}
             return Probe(
                 kind,
-                host=action.get("host") or "127.0.0.1",
+                host=action.get("host") or host,
                 port=int(port),
                 path=action.get("path", "/"),
                 scheme=action.get("scheme", "HTTP"),
@@ -75,9 +82,15 @@ def _limit(container: Obj, resource: str) -> Any:
 
 
 def container_config(
-    pod: Obj, container: Obj, command: list[str], env: dict[str, str], mounts: list[Mount], attempt: int
+    pod: Obj,
+    container: Obj,
+    command: list[str],
+    env: dict[str, str],
+    mounts: list[Mount],
+    attempt: int,
+    probe_host: str = "127.0.0.1",
 ) -> ContainerConfig:
-    """The runtime's view of spec ``container`` (instance ``attempt``)."""
+    """The runtime's view of spec ``container`` (instance ``attempt``); probes go to ``probe_host``."""
     security = {
         **((pod.get("spec") or {}).get("securityContext") or {}),
         **(container.get("securityContext") or {}),
@@ -85,6 +98,7 @@ def container_config(
     memory = _limit(container, "memory")
     cpu = _limit(container, "cpu")
     md = pod["metadata"]
+    ports = container.get("ports") or []
     return ContainerConfig(
         name=container["name"],
         image=container.get("image", ""),
@@ -96,9 +110,9 @@ def container_config(
         run_as_group=security.get("runAsGroup"),
         memory_limit=int(parse_quantity(memory)) if memory else None,
         cpu_limit_millis=int(parse_quantity(cpu) * 1000) if cpu else None,
-        liveness=probe(container.get("livenessProbe")),
-        readiness=probe(container.get("readinessProbe")),
-        startup=probe(container.get("startupProbe")),
+        liveness=probe(container.get("livenessProbe"), ports, probe_host),
+        readiness=probe(container.get("readinessProbe"), ports, probe_host),
+        startup=probe(container.get("startupProbe"), ports, probe_host),
         attempt=attempt,
         labels={
             "io.kubernetes.pod.name": md["name"],

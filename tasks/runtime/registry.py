@@ -26,6 +26,9 @@ CONTROLLERS: list[str] = [
     "tasks.controllers.job:JobController",
     "tasks.controllers.cronjob:CronJobController",
     "tasks.kubelet.controller:KubeletController",
+    "tasks.controllers.nodelifecycle:NodeLifecycleController",
+    "tasks.controllers.nodeipam:NodeIPAMController",
+    "tasks.controllers.disruption:DisruptionController",
 ]
 
 

@@ -51,6 +51,9 @@ def launch_control_plane(
         KUBEQ_SERVER=server.url,
         KUBEQ_BROKER_PREFIX=f"{server.prefix}-broker:",
         KUBEQ_EXTRA_CONTROLLERS=",".join(controllers),
+        # Node objects made by tests have no agent renewing a Lease: unless a test asks for the
+        # real 40 s grace (tests/node_lifecycle), they are not taken for unreachable nodes.
+        KUBEQ_NODE_MONITOR_GRACE_PERIOD=os.environ.get("KUBEQ_NODE_MONITOR_GRACE_PERIOD", "3600"),
     )
     plane = ControlPlane(env)
     try:

@@ -39,9 +39,22 @@ Obj = dict[str, Any]
 
 
 def resolve_isolation(isolation: str) -> str:
-    """``auto`` -> ``host`` for now: the process runtime implements host isolation only, so
-    ``namespaces`` is used only when asked for (``auto`` will pick it once the runtime has it)."""
-    return "host" if isolation == "auto" else isolation
+    """``auto`` -> ``namespaces`` when this host can make pod namespaces and veths (root, ``unshare``
+    and ``ip`` work: ``workers.runtime.isolation.available``), else ``host``."""
+    if isolation != "auto":
+        return isolation
+    from workers.runtime import isolation as ns
+
+    return "namespaces" if ns.available() else "host"
+
+
+def note_pod_cidr(data_dir: str, node: Obj | None) -> None:
+    """Write the Node's ``spec.podCIDR`` to ``<data_dir>/pod-cidr``, where the runtime daemon reads
+    its pod network (``workers.runtime.netns``); the daemon may start before the CIDR is assigned."""
+    cidr = ((node or {}).get("spec") or {}).get("podCIDR")
+    path = Path(data_dir) / "pod-cidr"
+    if cidr and (not path.exists() or path.read_text().strip() != cidr):
+        path.write_text(cidr + "\n")
 
 
 def start_http(runtime_factory: Any, data_dir: str, preferred: int) -> Any:
@@ -204,6 +217,7 @@ class NodeAgent:
         self.node = self.client.patch(
             NODES, self.name, {"status": self.desired_status(previous)}, subresource="status"
         )
+        note_pod_cidr(self.data_dir, self.node)
         log.info("node %s registered (runtime %s)", self.name, self.runtime_version)
         return self.node
 
@@ -214,6 +228,7 @@ class NodeAgent:
             self.node = self.client.patch(
                 NODES, self.name, {"status": self.desired_status(previous)}, subresource="status"
             )
+            note_pod_cidr(self.data_dir, self.node)
         except errors.NotFound:
             self.register()
 

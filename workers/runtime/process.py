@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 
 from tasks.kubelet import cri
 from tasks.kubelet.cri_codec import decode
-from workers.runtime import procfs, spawn
+from workers.runtime import isolation, procfs, spawn
 from workers.runtime.cgroups import Limits
 from workers.runtime.logs import DEFAULT_MAX_BYTES, LogWriter, Pump, make_fifo, open_reader, open_writer
 from workers.runtime.probes import Prober
@@ -82,6 +82,7 @@ class ProcessRuntime:
         probes: bool = True,
     ) -> None:
         self.state = StateDir(root_dir)
+        self.ns = isolation.Namespaces(os.path.join(self.state.root, "isolation"))  # namespaces level
         self.on_change = on_change
         self.log_max_bytes = log_max_bytes
         self.use_cgroups = use_cgroups
@@ -144,7 +145,10 @@ class ProcessRuntime:
                     return sb.id
             sid = uuid.uuid4().hex
             os.makedirs(config.pod_dir, exist_ok=True)
-            sb = cri.SandboxStatus(sid, config, cri.SANDBOX_READY, ip=host_ip(), created_at=time.time())
+            ip = host_ip()
+            if config.isolation == "namespaces":  # a holder owns the pod's namespaces; the pod gets an IP
+                ip = self.ns.setup(sid, config.hostname or config.name).ip
+            sb = cri.SandboxStatus(sid, config, cri.SANDBOX_READY, ip=ip, created_at=time.time())
             self._sandboxes[sid] = sb
             self.state.save("sandboxes", sid, {"status": sb})
             return sid
@@ -159,6 +163,8 @@ class ProcessRuntime:
         sb = self._sandbox(sandbox_id)
         for st in self.list_containers(sandbox_id):
             self.stop_container(st.id, 0)
+        if sb.config.isolation == "namespaces":
+            self.ns.teardown(sandbox_id)
         with self._lock:
             sb.state = cri.SANDBOX_NOTREADY
             self.state.save("sandboxes", sandbox_id, {"status": sb})
@@ -170,6 +176,8 @@ class ProcessRuntime:
             return
         for st in self.list_containers(sandbox_id):
             self.remove_container(st.id)
+        if sb.config.isolation == "namespaces":
+            self.ns.teardown(sandbox_id)
         with self._lock:
             self._sandboxes.pop(sandbox_id, None)
             self.state.delete("sandboxes", sandbox_id)
@@ -222,7 +230,9 @@ class ProcessRuntime:
             writers = [open_writer(p) for p in fifos]
             try:
                 sandbox = self._sandboxes.get(c.status.sandbox_id)
-                c.proc = spawn.start(c.config, sandbox, c.limits, writers[0], writers[1])
+                c.proc = spawn.start(
+                    c.config, sandbox, c.limits, writers[0], writers[1], self._holder(sandbox)
+                )
             except (OSError, subprocess.SubprocessError) as exc:
                 for fd in readers:
                     os.close(fd)
@@ -250,7 +260,10 @@ class ProcessRuntime:
             p.start()
 
     def _start_probes(self, cid: str, c: _Container) -> None:
+        sb = self._sandboxes.get(c.status.sandbox_id)
         cfg = c.config
+        if sb is not None and sb.config.isolation == "namespaces":  # loopback probes go to the pod IP
+            cfg = isolation.retarget_probes(cfg, sb.ip)
         if self.run_probes and (cfg.liveness or cfg.readiness or cfg.startup):
             c.prober = Prober(
                 cfg, lambda cmd, t: self.exec_sync(cid, cmd, t), lambda k, v: self._probed(cid, k, v)
@@ -376,4 +389,14 @@ class ProcessRuntime:
         c = self._container(container_id)
         if c.status.state != cri.RUNNING:
             raise ValueError(f"container {container_id} is not running")
-        return spawn.run_sync(c.config, self._sandboxes.get(c.status.sandbox_id), c.limits, command, timeout)
+        sb = self._sandboxes.get(c.status.sandbox_id)
+        return spawn.run_sync(c.config, sb, c.limits, command, timeout, self._holder(sb))
+
+    def _holder(self, sb: cri.SandboxStatus | None) -> isolation.Holder | None:
+        """The namespace holder of a ``namespaces`` sandbox (``ProcessLookupError`` when it is gone)."""
+        if sb is None or sb.config.isolation != "namespaces":
+            return None
+        holder = self.ns.get(sb.id)
+        if holder is None or not isolation.alive(holder):
+            raise ProcessLookupError(f"sandbox {sb.id} has no live namespaces (stopped?)")
+        return holder

@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Callable
 
 from tasks.kubelet import cri
+from workers.runtime import isolation
 from workers.runtime.cgroups import Limits
 
 
@@ -51,14 +52,40 @@ def preexec(limits: Limits, config: cri.ContainerConfig) -> Callable[[], None]:
 
 
 def start(
-    config: cri.ContainerConfig, sandbox: cri.SandboxStatus | None, limits: Limits, stdout: int, stderr: int
+    config: cri.ContainerConfig,
+    sandbox: cri.SandboxStatus | None,
+    limits: Limits,
+    stdout: int,
+    stderr: int,
+    holder: isolation.Holder | None = None,
 ) -> subprocess.Popen:
-    """The container's main process, its own session and process group (pgid = pid)."""
+    """The container's main process, its own session and process group (pgid = pid); inside
+    ``holder``'s namespaces when given (``isolation.argv``: the pid is the in-between process)."""
+    argv, cwd, pre = _in(holder, config, sandbox, limits, config.command)
     return subprocess.Popen(
-        config.command, env=environment(config, sandbox), cwd=working_dir(config, sandbox),
+        argv, env=environment(config, sandbox), cwd=cwd,
         stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True,
-        preexec_fn=preexec(limits, config), close_fds=True,
+        preexec_fn=pre, close_fds=True,
     )  # fmt: skip
+
+
+def _in(
+    holder: isolation.Holder | None,
+    config: cri.ContainerConfig,
+    sandbox: cri.SandboxStatus | None,
+    limits: Limits,
+    command: list[str],
+) -> tuple[list[str], str, Callable[[], None]]:
+    """argv, host cwd and preexec for ``command``: as is, or through the pod's namespaces (where the
+    in-between process mounts the volumes and drops to the user after joining them)."""
+    if holder is None:
+        return command, working_dir(config, sandbox), preexec(limits, config)
+    mounts = [(m.host_path, m.container_path, m.read_only) for m in config.mounts if m.container_path]
+    argv = isolation.argv(
+        holder, command, environment(config, sandbox), working_dir(config, sandbox), mounts,
+        config.run_as_user, config.run_as_group,
+    )  # fmt: skip
+    return argv, "/", limits.enter
 
 
 def run_sync(
@@ -67,12 +94,15 @@ def run_sync(
     limits: Limits,
     command: list[str],
     timeout: float,
+    holder: isolation.Holder | None = None,
 ) -> cri.ExecResult:
-    """Run ``command`` beside the container; ``TimeoutError`` (its group killed) past ``timeout`` s."""
+    """Run ``command`` beside the container (in ``holder``'s namespaces when given); ``TimeoutError``
+    (its group killed) past ``timeout`` s."""
+    argv, cwd, pre = _in(holder, config, sandbox, limits, command)
     proc = subprocess.Popen(
-        command, env=environment(config, sandbox), cwd=working_dir(config, sandbox),
+        argv, env=environment(config, sandbox), cwd=cwd,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-        preexec_fn=preexec(limits, config),
+        preexec_fn=pre,
     )  # fmt: skip
     try:
         out, err = proc.communicate(timeout=timeout if timeout and timeout > 0 else None)

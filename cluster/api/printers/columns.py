@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from . import cells, pods
+from . import cells, disruption, pods
 from .duration import since
 from .format import (
     NONE,
@@ -259,6 +259,26 @@ PRIORITYCLASS = (
         field("preemptionPolicy", default="PreemptLowerPriority"),
     ),
 )
+PODDISRUPTIONBUDGET = (
+    NAME,
+    _str(
+        "Min Available",
+        "The minimum number of pods that must be available.",
+        plain(lambda o: disruption.budget_value(o, "minAvailable")),
+    ),
+    _str(
+        "Max Unavailable",
+        "The maximum number of pods that may be unavailable.",
+        plain(lambda o: disruption.budget_value(o, "maxUnavailable")),
+    ),
+    Column(
+        "Allowed Disruptions",
+        "integer",
+        "Number of pod disruptions that are currently allowed.",
+        field("status", "disruptionsAllowed", default=0),
+    ),
+    AGE,
+)
 DEFAULT = (NAME, AGE)
 
 
@@ -280,6 +300,7 @@ COLUMNS: dict[tuple[str, str], tuple[Column, ...]] = {
     ("discovery.k8s.io", "endpointslices"): ENDPOINTSLICE,
     ("", "endpoints"): ENDPOINTS,
     ("scheduling.k8s.io", "priorityclasses"): PRIORITYCLASS,
+    ("policy", "poddisruptionbudgets"): PODDISRUPTIONBUDGET,
 }
 
 
