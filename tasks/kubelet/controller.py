@@ -27,7 +27,15 @@ from tasks.kubelet import runtime
 from tasks.kubelet.cri import EXITED, RUNNING, SANDBOX_READY, ContainerStatus, RuntimeService, SandboxConfig
 from tasks.kubelet.env import command_line, resolve_env
 from tasks.kubelet.fields import ConfigError
-from tasks.kubelet.lifecycle import container_config, crashloop_delay, grace_period, remove_sandbox, stop_all
+from tasks.kubelet.lifecycle import (
+    POST_START_TIMEOUT,
+    container_config,
+    crashloop_delay,
+    grace_period,
+    post_start_command,
+    remove_sandbox,
+    stop_all,
+)
 from tasks.kubelet.status import (
     ContainerView,
     container_status,
@@ -374,8 +382,36 @@ class _Actor:
             self.waits.append(crashloop_delay(attempt))
             return False
         self.k.event(self.ctx, self.pod, "Normal", "Started", f"Started container {name}")
+        if not self.post_start(c, container_id):
+            self.waits.append(crashloop_delay(attempt))
+            return False
         self.groups.setdefault(name, []).append(self.rt.container_status(container_id))
         return True
+
+    def post_start(self, c: Obj, container_id: str) -> bool:
+        """Run the postStart exec hook right after the start; a failed hook kills the container
+        (it is then restarted per the restart policy), as the kubelet does."""
+        hook = post_start_command(c)
+        if not hook:
+            return True
+        try:
+            result = self.rt.exec_sync(container_id, hook, POST_START_TIMEOUT)
+            failure = (
+                "" if result.exit_code == 0 else f"exited with {result.exit_code}: {result.stderr[-500:]!r}"
+            )
+        except Exception as exc:  # the runtime could not run it: as bad as a failing hook
+            failure = str(exc)
+        if not failure:
+            return True
+        self.k.event(
+            self.ctx,
+            self.pod,
+            "Warning",
+            "FailedPostStartHook",
+            f"PostStartHook failed for container {c['name']}: {failure}",
+        )
+        self.rt.stop_container(container_id, grace_period(self.pod))
+        return False
 
     def fail(self, c: Obj, reason: str, message: str) -> None:
         self.overrides[c["name"]] = (reason, message)

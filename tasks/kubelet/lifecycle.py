@@ -132,6 +132,15 @@ def grace_period(pod: Obj) -> float:
     return 30.0
 
 
+POST_START_TIMEOUT = 30.0  # seconds a postStart exec hook may run before it counts as failed
+
+
+def post_start_command(container: Obj) -> list[str]:
+    """The container's postStart exec hook command (empty when it has none)."""
+    hook = ((container.get("lifecycle") or {}).get("postStart") or {}).get("exec") or {}
+    return list(hook.get("command") or [])
+
+
 def pre_stop_command(pod: Obj, name: str) -> list[str]:
     for c in (pod.get("spec") or {}).get("containers") or []:
         if c.get("name") == name:

@@ -5,6 +5,7 @@ as pods, probes gate readiness and restart containers, crash loops back off, mem
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -250,3 +251,24 @@ def test_cgroup_limits_apply_and_are_removed(tmp_path: Path) -> None:
         for st in rt.list_containers():
             rt.remove_container(st.id)
         rt.close()
+
+
+def test_post_start_hook_runs_and_a_failing_one_restarts_the_container(kube: Kube) -> None:
+    flag = Path(f"/tmp/kq-poststart-{uuid.uuid4().hex[:8]}")
+    hook = {"postStart": {"exec": {"command": ["sh", "-c", f"echo started > {flag}"]}}}
+    apply(kube, bare_pod("hooked", ["sleep", "3600"], container={"lifecycle": hook}))
+    wait(lambda: container(pod(kube, "hooked")).get("state", {}).get("running"), 60, "hooked running")
+    assert flag.read_text() == "started\n"
+    flag.unlink()
+    failing = {"postStart": {"exec": {"command": ["sh", "-c", "exit 7"]}}}
+    apply(kube, bare_pod("unhooked", ["sleep", "3600"], container={"lifecycle": failing}))
+    wait(
+        lambda: container(pod(kube, "unhooked")).get("restartCount", 0) >= 1,
+        60,
+        "a restart after the hook failed",
+    )
+    events = kube("get", "events", "--field-selector", "involvedObject.name=unhooked", "-o", "json")
+    reasons = {e["reason"] for e in json.loads(events.stdout)["items"]}
+    assert "FailedPostStartHook" in reasons
+    for name in ("hooked", "unhooked"):
+        kube("delete", "pod", name, "--wait=false")
