@@ -1,10 +1,11 @@
-"""A node's agent dying or going silent, on ``kubeq up --nodes 2``.
+"""A node's agent or runtime daemon dying, or the node going silent, on ``kubeq up --nodes 2``.
 
 SIGKILL of a node's agent (``kubeq up`` starts it again) leaves its containers running, not
 started twice. An agent that stops answering (SIGSTOP: its Lease is no longer renewed) makes the
 node NotReady within the grace period; its pods with a short ``tolerationSeconds`` are evicted and
 come back Running on the other node; once the agent answers again, its kubelet kills the
-processes of the pods that were replaced elsewhere.
+processes of the pods that were replaced elsewhere. A SIGKILLed runtime daemon is started again
+by the agent: running containers are adopted as they are, one that died meanwhile is restarted.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tests.node.upcluster import (
     ready_nodes,
     wait,
 )
+from workers.node import supervisor
 
 GRACE = 8  # seconds without a Lease renewal before a node is NotReady (Kubernetes' default is 40)
 
@@ -175,3 +177,37 @@ def test_a_silent_node_goes_not_ready_and_its_pods_come_back_elsewhere(kube: Kub
     # their processes were killed by the returning node: only the 4 replacements still run
     wait(lambda: len(processes_with(marker)) == 4, 30, "exactly 4 container processes")
     kube("delete", "deployment", "roam")
+
+
+def test_sigkill_of_the_runtime_daemon_keeps_survivors_and_restores_the_dead(kube: Kube) -> None:
+    alive, doomed = f"kq-alive-{uuid.uuid4().hex[:8]}", f"kq-doomed-{uuid.uuid4().hex[:8]}"
+    apply(kube, bare_pod("survivor", ["python3", "-c", "import time; time.sleep(3600)", alive]))
+    first = wait(
+        lambda: (p := pod(kube, "survivor")) and container(p).get("state", {}).get("running") and p, 60, "up"
+    )
+    node = first["spec"]["nodeName"]
+    pin = {"nodeSelector": {"kubernetes.io/hostname": node}}
+    apply(kube, bare_pod("victim", ["python3", "-c", "import time; time.sleep(3600)", doomed], **pin))
+    wait(lambda: container(pod(kube, "victim")).get("state", {}).get("running"), 60, "victim running")
+    survivor_pid = wait(lambda: pid_with(alive), 10, "the survivor's process")
+    daemon = supervisor.daemon_pid(Path(kube.data_dir) / "nodes" / node)  # type: ignore[attr-defined]
+    assert daemon is not None
+    os.kill(daemon, signal.SIGKILL)
+    for pid in processes_with(doomed):  # a container dies while its supervisor is away
+        os.kill(pid, signal.SIGKILL)
+    wait(
+        lambda: (new := supervisor.daemon_pid(Path(kube.data_dir) / "nodes" / node)) and new != daemon,  # type: ignore[attr-defined]
+        60,
+        "the agent to start the daemon again",
+    )
+    wait(
+        lambda: (
+            container(pod(kube, "victim")).get("restartCount", 0) >= 1
+            and container(pod(kube, "victim")).get("state", {}).get("running")
+        ),
+        60,
+        "the dead container restarted",
+    )
+    assert pid_with(alive) == survivor_pid and container(pod(kube, "survivor"))["restartCount"] == 0
+    for name in ("survivor", "victim"):
+        kube("delete", "pod", name, "--wait=false")
