@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -203,8 +204,14 @@ def test_twenty_scales_in_a_second_settle_to_the_exact_count(up: Up) -> None:
     up.kubectl("scale", "deployment/web", "--replicas=7", "-n", ns)
     up.kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=120s")
     wait_for(lambda: len(_live_pods(up, ns, "app=web")) == 7, 60, "exactly 7 pods")
-    ready = up.kubectl("get", "deployment", "web", "-n", ns, "-o", "jsonpath={.status.readyReplicas}").stdout
-    assert ready == "7"
+
+    def status_says_seven() -> bool:  # the Deployment's status follows the pods a moment later
+        out = up.kubectl("get", "deployment", "web", "-n", ns, "-o", "jsonpath={.status.readyReplicas}")
+        return out.stdout == "7"
+
+    wait_for(status_says_seven, 30, "readyReplicas 7")
+    time.sleep(2)  # and it stays there: nothing creates an eighth
+    assert len(_live_pods(up, ns, "app=web")) == 7
 
 
 def _job(ns: str, name: str, completions: int, parallelism: int, exit_code: int, backoff: int = 6) -> str:
