@@ -22,16 +22,11 @@ from cluster import errors
 from cluster.api.resources import lookup
 from cluster.client.client import Client
 from cluster.settings import Settings
-from workers.hollow.objects import (
-    LEASE_NAMESPACE,
-    NodeSpec,
-    lease_object,
-    micro_timestamp,
-    node_conditions,
-    node_object,
-)
+from workers.hollow.objects import NodeSpec, node_conditions, node_object
 from workers.hollow.pods import PodRunner
 from workers.hollow.timers import Timers
+from workers.node.lease import NAMESPACE as LEASE_NAMESPACE
+from workers.node.lease import lease_object, micro_timestamp
 
 NODES = lookup("", "v1", "nodes")
 LEASES = lookup("coordination.k8s.io", "v1", "leases")

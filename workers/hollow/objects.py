@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tasks.kubelet.status import merge_conditions
+
 Obj = dict[str, Any]
 
 KUBELET_VERSION = "v1.32.0-kubeq.1"
@@ -22,8 +24,6 @@ ZONES = ("zone-a", "zone-b", "zone-c")
 SUCCEED_ANNOTATION = "kubeq.io/hollow-succeed-after-seconds"
 # with the annotation above: the exit code the pod's containers end with (non-zero: phase Failed)
 EXIT_CODE_ANNOTATION = "kubeq.io/hollow-exit-code"
-LEASE_NAMESPACE = "kube-node-lease"
-LEASE_DURATION = 40
 _NODE_IP_BASE = int(ipaddress.IPv4Address("10.64.0.0"))
 _POD_IP_BASE = int(ipaddress.IPv4Address("10.128.0.0"))
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
@@ -33,11 +33,6 @@ ARCH = _ARCH.get(platform.machine().lower(), "amd64")
 def timestamp(now: datetime) -> str:
     """RFC 3339 to the second (``metav1.Time``)."""
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def micro_timestamp(now: datetime) -> str:
-    """RFC 3339 with microseconds (``metav1.MicroTime``)."""
-    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(text: str) -> datetime:
@@ -167,31 +162,6 @@ def node_object(spec: NodeSpec, now: datetime) -> Obj:
     }
 
 
-def lease_object(name: str, now: datetime) -> Obj:
-    """The node's Lease in ``kube-node-lease``, renewed ``now``."""
-    return {
-        "apiVersion": "coordination.k8s.io/v1",
-        "kind": "Lease",
-        "metadata": {"name": name, "namespace": LEASE_NAMESPACE},
-        "spec": {
-            "holderIdentity": name,
-            "leaseDurationSeconds": LEASE_DURATION,
-            "renewTime": micro_timestamp(now),
-        },
-    }
-
-
-def _merge_conditions(existing: list[Obj], wanted: list[Obj]) -> list[Obj]:
-    """``existing`` with ``wanted`` laid over by type; a condition keeps its transition time if unchanged."""
-    by_type = {c.get("type"): c for c in existing}
-    for cond in wanted:
-        old = by_type.get(cond["type"])
-        if old and old.get("status") == cond["status"] and old.get("lastTransitionTime"):
-            cond = {**cond, "lastTransitionTime": old["lastTransitionTime"]}
-        by_type[cond["type"]] = cond
-    return list(by_type.values())
-
-
 def _image_id(image: str) -> str:
     repo = image.split("@", 1)[0]
     if ":" in repo.rsplit("/", 1)[-1]:
@@ -254,7 +224,7 @@ def running_status(pod: Obj, spec: NodeSpec, now: datetime) -> Obj:
     status = {
         **old,
         "phase": "Running",
-        "conditions": _merge_conditions(old.get("conditions") or [], wanted),
+        "conditions": merge_conditions(old.get("conditions") or [], wanted),
         "hostIP": spec.internal_ip,
         "hostIPs": [{"ip": spec.internal_ip}],
         "podIP": pod_ip,
@@ -301,7 +271,7 @@ def finished_status(pod: Obj, now: datetime) -> Obj:
     return {
         **old,
         "phase": "Succeeded" if code == 0 else "Failed",
-        "conditions": _merge_conditions(old.get("conditions") or [], wanted),
+        "conditions": merge_conditions(old.get("conditions") or [], wanted),
         "containerStatuses": finished,
     }
 
