@@ -38,9 +38,11 @@ from workers.node import supervisor
 GRACE = 8  # seconds without a Lease renewal before a node is NotReady (Kubernetes' default is 40)
 
 
-@pytest.fixture(scope="module")
-def kube() -> Iterator[Kube]:
-    with launch_up("auto", KUBEQ_NODE_MONITOR_GRACE_PERIOD=str(GRACE), KUBEQ_NODE_STATUS_SECONDS="2") as run:
+@pytest.fixture(scope="module", params=["host", "namespaces"])
+def kube(request: pytest.FixtureRequest) -> Iterator[Kube]:
+    """Two nodes renewing their Leases every 2 s, with the param's isolation."""
+    env = {"KUBEQ_NODE_MONITOR_GRACE_PERIOD": str(GRACE), "KUBEQ_NODE_STATUS_SECONDS": "2"}
+    with launch_up(request.param, **env) as run:
         yield run
 
 
