@@ -1,8 +1,10 @@
-"""Helpers the controller tests share: running the real kubectl against a test cluster."""
+"""Helpers the controller tests share: the real kubectl against a test cluster, workload manifests."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+from typing import Any
 
 from tests.e2e.scheduling import Cluster
 
@@ -19,3 +21,38 @@ def kubectl(
     if check:
         assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}{result.stdout}"
     return result
+
+
+def workload(
+    kind: str,
+    name: str,
+    replicas: int,
+    *,
+    image: str = "registry.k8s.io/pause:3.10",
+    app: str | None = None,
+    extra_labels: dict[str, str] | None = None,
+    pod_spec: dict[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """An apps/v1 ``kind`` (Deployment or ReplicaSet) of ``replicas`` pods labelled ``app``
+    (default ``name``) plus ``extra_labels``; ``pod_spec`` adds to the pod template's spec."""
+    labels = {"app": app or name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": {**labels, **(extra_labels or {})}},
+                "spec": {"containers": [{"name": "c", "image": image}], **(pod_spec or {})},
+            },
+            **spec,
+        },
+    }
+
+
+def apply(cluster: Cluster, namespace: str, obj: dict[str, Any]) -> None:
+    """``kubectl apply`` of ``obj`` in ``namespace``."""
+    kubectl(cluster, "apply", "-n", namespace, "-f", "-", stdin=json.dumps(obj))

@@ -17,7 +17,7 @@ from typing import Any
 from cluster.api.resources import lookup
 from cluster.client.client import Client
 from tasks.controllers.deployment import counts, revisions
-from tests.controllers.harness import kubectl
+from tests.controllers.harness import apply, kubectl, workload
 from tests.e2e.scheduling import Cluster, wait_for
 
 PODS = lookup("", "v1", "pods")
@@ -29,25 +29,7 @@ Obj = dict[str, Any]
 
 
 def deployment(name: str, replicas: int, image: str = IMAGE, **spec: Any) -> Obj:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "c", "image": image}]},
-            },
-            **spec,
-        },
-    }
-
-
-def apply(cluster: Cluster, ns: str, obj: Obj) -> None:
-    kubectl(cluster, "apply", "-n", ns, "-f", "-", stdin=json.dumps(obj))
+    return workload("Deployment", name, replicas, image=image, **spec)
 
 
 def rollout_status(cluster: Cluster, ns: str, name: str, timeout: str = "60s") -> subprocess.CompletedProcess:

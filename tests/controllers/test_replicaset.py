@@ -3,7 +3,6 @@ and three hollow nodes; ReplicaSets driven through the API and the real kubectl.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
 import time
@@ -14,7 +13,7 @@ import pytest
 from cluster import errors
 from cluster.api.resources import lookup
 from cluster.client.client import Client
-from tests.controllers.harness import kubectl
+from tests.controllers.harness import apply, kubectl, workload
 from tests.e2e.scheduling import Cluster, pod_object, wait_for
 
 PODS = lookup("", "v1", "pods")
@@ -24,25 +23,7 @@ Obj = dict[str, Any]
 
 
 def rs_object(name: str, replicas: int, app: str | None = None, **spec: Any) -> Obj:
-    labels = {"app": app or name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": {**labels, "tier": "web"}},
-                "spec": {"containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]},
-            },
-            **spec,
-        },
-    }
-
-
-def apply(cluster: Cluster, ns: str, obj: Obj) -> None:
-    kubectl(cluster, "apply", "-n", ns, "-f", "-", stdin=json.dumps(obj))
+    return workload("ReplicaSet", name, replicas, app=app, extra_labels={"tier": "web"}, **spec)
 
 
 def owned(client: Client, ns: str, rs_name: str) -> list[Obj]:

@@ -7,7 +7,7 @@ import pytest
 
 from cluster import errors
 from cluster.api.resources import lookup
-from tests.controllers.harness import kubectl
+from tests.controllers.harness import kubectl, workload
 from tests.e2e.scheduling import Cluster, wait_for
 from tests.node_lifecycle.helpers import NODES, PODS
 
@@ -16,23 +16,7 @@ VIOLATION = "Cannot evict pod as it would violate the pod's disruption budget."
 
 
 def replicaset(name: str, replicas: int) -> dict:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}],
-                    "nodeSelector": {"type": "hollow"},
-                },
-            },
-        },
-    }
+    return workload("ReplicaSet", name, replicas, pod_spec={"nodeSelector": {"type": "hollow"}})
 
 
 def pdb(name: str, app: str, **spec: object) -> dict:
