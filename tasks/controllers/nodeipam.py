@@ -1,13 +1,15 @@
 """NodeIPAM: every node gets its own pod range (``spec.podCIDR`` / ``spec.podCIDRs``) out of the cluster's.
 
 One key per node (its name), queued when a node without ``spec.podCIDR`` appears or changes. ``sync``
-lists every node, takes the lowest ``/KUBEQ_NODE_CIDR_MASK_SIZE`` (default 24) subnet of
+looks at every node (a per-process copy, listed again only when another process assigned meanwhile),
+takes the lowest ``/KUBEQ_NODE_CIDR_MASK_SIZE`` (default 24) subnet of
 ``KUBEQ_CLUSTER_CIDR`` (default ``10.244.0.0/16``) no node holds, and writes it with a
 compare-and-swap on the node's resourceVersion. Two nodes' syncs may run at once on two workers, so
 the choice is made under a short Redis lock when the worker has Redis (``ctx.redis``), and the sync
 lists the nodes again after writing: if another node got the same range first (by creation time, then
 name), this node gives its range back and is queued again. Ranges outside the cluster CIDR (a node that
-brought its own) are left alone. A full range is an error (the key backs off and retries).
+brought its own) are left alone. When the range is full the node gets a ``CIDRNotAvailable`` Warning
+and waits for the periodic resync (no retry storm: a /16 holds only 256 /24s).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +30,7 @@ NODES = lookup("", "v1", "nodes")
 DEFAULT_CLUSTER_CIDR = "10.244.0.0/16"
 DEFAULT_MASK = 24
 LOCK_SECONDS = 10
+COPY_SECONDS = 60.0  # the per-process copy of the nodes is listed afresh at least this often
 Obj = dict[str, Any]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -94,20 +98,52 @@ class NodeIPAMController(KeyedController):
         if (node.get("spec") or {}).get("podCIDR"):
             return self._recheck(ctx, node)
         with self._lock(ctx):
-            nodes = ctx.client.list(NODES)["items"]
-            used = {c for n in nodes if n["metadata"]["name"] != key for c in ranges_of(n)}
-            cidr = next_free(cluster_cidr(), mask_size(), used)
+            nodes = self._nodes(ctx)
+            used = {c for name, n in nodes.items() if name != key for c in ranges_of(n)}
+            try:
+                cidr = next_free(cluster_cidr(), mask_size(), used)
+            except RangeFull as full:  # said once per node (counted on repeats); the resync looks again
+                self.event(ctx, node, "Warning", "CIDRNotAvailable", f"Node {key} status is now: {full}")
+                return None
             node.setdefault("apiVersion", "v1")
             node.setdefault("kind", "Node")
             node.setdefault("spec", {}).update(podCIDR=cidr, podCIDRs=[cidr])
             node = ctx.client.update(node)  # CAS on the node's resourceVersion
+            self._assigned(ctx, node)
         self.event(ctx, node, "Normal", "CIDRAssignmentSucceeded", f"Node {key} got pod CIDR {cidr}")
         return self._recheck(ctx, node)
+
+    def _nodes(self, ctx: Context) -> dict[str, Obj]:
+        """Every node by name, from this process's copy while no other process assigned a range
+        since it was made (a generation counter in Redis says so), else listed afresh. Called under
+        the allocation lock, so a thousand registrations cost one list, not a thousand."""
+        cache = ctx.caches.setdefault(self.name, {})
+        generation = int(ctx.redis.get(self._generation_key(ctx)) or 0) if ctx.redis is not None else None
+        stale = (
+            time.monotonic() - cache.get("listed", float("-inf")) > COPY_SECONDS
+        )  # deleted nodes free ranges
+        if generation is None or cache.get("generation") != generation or "nodes" not in cache or stale:
+            cache["nodes"] = {n["metadata"]["name"]: n for n in ctx.client.list(NODES)["items"]}
+            cache["generation"] = generation
+            cache["listed"] = time.monotonic()
+        return cache["nodes"]
+
+    def _assigned(self, ctx: Context, node: Obj) -> None:
+        """Record this process's own assignment in its copy and bump the shared generation."""
+        cache = ctx.caches.setdefault(self.name, {})
+        cache.setdefault("nodes", {})[node["metadata"]["name"]] = node
+        if ctx.redis is not None:
+            cache["generation"] = int(ctx.redis.incr(self._generation_key(ctx)))
+
+    def _generation_key(self, ctx: Context) -> str:
+        return f"{ctx.broker_prefix}nodeipam:generation"
 
     def _recheck(self, ctx: Context, node: Obj) -> float | None:
         """Give the range back (and retry) if an older node holds the same one; else done."""
         mine = set(ranges_of(node))
-        for other in ctx.client.list(NODES)["items"]:
+        with self._lock(ctx):
+            others = list(self._nodes(ctx).values())
+        for other in others:
             if other["metadata"]["name"] == node["metadata"]["name"] or not mine & set(ranges_of(other)):
                 continue
             if _seniority(other) < _seniority(node):

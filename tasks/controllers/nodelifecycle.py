@@ -16,8 +16,11 @@ Then, from the Ready condition, the node carries ``node.kubernetes.io/unreachabl
 Taint-based eviction: pods on the node that do not tolerate one of its NoExecute taints are deleted at
 once; those tolerating it for ``tolerationSeconds`` are deleted that long after the taint's
 ``timeAdded``. At most ``EVICTIONS_PER_SYNC`` pods are deleted per sync (the rate limit: the key runs
-again ``EVICTION_PAUSE`` seconds later for the rest). The key is requeued for the moment the node's
-heartbeat would go stale and for the next eviction due, so no polling of other nodes is needed.
+again ``EVICTION_PAUSE`` seconds later for the rest). The key is requeued for the next eviction due
+and, while the node is silent, every grace period. Silence itself is found by the health loop (the
+``~monitor`` key, every ``MONITOR_SECONDS``: one list of the Leases queues the nodes whose Lease went
+stale), so a healthy node costs nothing between its own changes; a node with no Lease at all keeps
+a timer of its own for the moment it would go stale.
 
 Watches: the node itself when it appears, its Ready status or taints change; its Lease when it
 appears or its renewTime moves by half the grace period or more (a node coming back, or a Lease
@@ -47,6 +50,8 @@ NODE_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 DEFAULT_GRACE = 40.0
 EVICTIONS_PER_SYNC = 10  # pods deleted per sync of one node at most
 EVICTION_PAUSE = 1.0  # seconds before the next batch of evictions
+MONITOR = "~monitor"  # the key of the health loop over every Lease (not a valid node name)
+MONITOR_SECONDS = 5.0  # how often the health loop lists the Leases (at most half the grace period)
 Obj = dict[str, Any]
 
 
@@ -65,10 +70,14 @@ def _ready_status(node: Obj | None) -> str | None:
 
 
 def node_keys(change: Change) -> list[str]:
-    """A node that appeared, or whose Ready status, taints or existence changed."""
+    """A node whose Ready status or taints changed, or that appeared not Ready. A node that appears
+    Ready (a registration burst of thousands) is left to the health loop, which finds it if its Lease
+    goes stale."""
     node, prev = change.object, change.prev
+    if change.type == "DELETED":
+        return []
     if change.type != "MODIFIED" or prev is None:
-        return [node["metadata"]["name"]]
+        return [] if _ready_status(node) == "True" else [node["metadata"]["name"]]
     if _ready_status(node) != _ready_status(prev):
         return [node["metadata"]["name"]]
     if (node.get("spec") or {}).get("taints") != (prev.get("spec") or {}).get("taints"):
@@ -83,7 +92,7 @@ def lease_keys(change: Change) -> list[str]:
         return []
     name = lease["metadata"]["name"]
     if change.type == "ADDED" or change.prev is None:
-        return [name]
+        return []  # a new Lease: the health loop looks at it with all the others
     new, old = (lease.get("spec") or {}).get("renewTime"), (change.prev.get("spec") or {}).get("renewTime")
     if not new or not old:
         return [name]
@@ -157,7 +166,28 @@ class NodeLifecycleController(KeyedController):
     component = "node-controller"
     watches = (Watch("nodes", node_keys), Watch("leases.coordination.k8s.io", lease_keys))
 
+    def resync_keys(self, ctx: Context) -> list[str]:
+        """Every node, and the monitor key that keeps looking for silent ones."""
+        return [*super().resync_keys(ctx), MONITOR]
+
+    def monitor(self, ctx: Context) -> float:
+        """kube-controller-manager's node health loop: one list of the Leases every
+        ``MONITOR_SECONDS`` queues the nodes whose Lease has gone stale, so a healthy node costs
+        nothing between its own changes (no per-node timers)."""
+        now, grace = utcnow(), grace_period()
+        stale = [
+            lease["metadata"]["name"]
+            for lease in ctx.client.list(LEASES, LEASE_NAMESPACE)["items"]
+            if (renewed := (lease.get("spec") or {}).get("renewTime"))
+            and parse_time(renewed) + timedelta(seconds=grace) <= now
+        ]
+        if stale and ctx.enqueue is not None:
+            ctx.enqueue(self.name, stale)
+        return min(MONITOR_SECONDS, grace / 2)
+
     def sync(self, key: str, ctx: Context) -> float | None:
+        if key == MONITOR:
+            return self.monitor(ctx)
         node = self.get(ctx, key)
         if node is None:
             return None
@@ -178,7 +208,7 @@ class NodeLifecycleController(KeyedController):
                 self.event(ctx, node, "Normal", "NodeNotReady", f"Node {key} status is now: NodeNotReady")
                 self._mark_pods_not_ready(ctx, key)
             waits.append(grace)  # look again now and then while it stays silent
-        else:
+        elif lease is None:  # no Lease for the monitor to watch: this node's own timer
             waits.append((stale_at - now).total_seconds())
         taints = wanted_taints(node, now)
         if taints != ((node.get("spec") or {}).get("taints") or []):
@@ -189,7 +219,7 @@ class NodeLifecycleController(KeyedController):
         next_eviction = self._evict(ctx, node, now)
         if next_eviction is not None:
             waits.append(next_eviction)
-        return max(min(waits), 0.2)
+        return max(min(waits), 0.2) if waits else None
 
     def _pods(self, ctx: Context, node_name: str) -> list[Obj]:
         pods = ctx.client.list(PODS, field_selector=f"spec.nodeName={node_name}")["items"]
