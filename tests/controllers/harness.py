@@ -56,3 +56,9 @@ def workload(
 def apply(cluster: Cluster, namespace: str, obj: dict[str, Any]) -> None:
     """``kubectl apply`` of ``obj`` in ``namespace``."""
     kubectl(cluster, "apply", "-n", namespace, "-f", "-", stdin=json.dumps(obj))
+
+
+def release(cluster: Cluster, namespace: str, kind: str, name: str) -> None:
+    """Drop every finalizer of ``kind/name`` (what lets a held object go)."""
+    patch = '{"metadata":{"finalizers":null}}'
+    kubectl(cluster, "patch", kind, name, "-n", namespace, "--type=merge", "-p", patch)

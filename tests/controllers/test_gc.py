@@ -11,7 +11,7 @@ from typing import Any
 from cluster import errors
 from cluster.api.resources import lookup
 from cluster.client.client import Client
-from tests.controllers.harness import kubectl
+from tests.controllers.harness import kubectl, release
 from tests.e2e.scheduling import Cluster, wait_for
 
 PODS = lookup("", "v1", "pods")
@@ -98,17 +98,7 @@ def test_foreground_cascade_waits_for_blocking_dependents(cluster: Cluster, ns: 
     shown = kubectl(cluster, "get", "configmap", "owner", "-n", ns, "-o", "jsonpath={.metadata.finalizers}")
     assert json.loads(shown.stdout) == ["foregroundDeletion"]
 
-    kubectl(
-        cluster,
-        "patch",
-        "configmap",
-        "held",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        '{"metadata":{"finalizers":null}}',
-    )
+    release(cluster, ns, "configmap", "held")
     wait_for(lambda: gone(c, CONFIGMAPS, ns, "owner"), 30, "the owner to go after its dependents")
     assert names(c, ns) == set()
 

@@ -12,7 +12,7 @@ import pytest
 from cluster import errors
 from cluster.api.resources import RESOURCES, lookup
 from cluster.client.client import Client
-from tests.controllers.harness import kubectl
+from tests.controllers.harness import kubectl, release
 from tests.e2e.scheduling import Cluster, wait_for
 
 PODS = lookup("", "v1", "pods")
@@ -143,17 +143,7 @@ def test_terminating_namespace_refuses_new_content_and_reports_what_blocks(clust
     assert spec["finalizers"] == ["kubernetes"]
     assert contents(c, ns) == ["configmaps/held"]  # the default ServiceAccount was not recreated
 
-    kubectl(
-        cluster,
-        "patch",
-        "configmap",
-        "held",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        '{"metadata":{"finalizers":null}}',
-    )
+    release(cluster, ns, "configmap", "held")
     wait_for(lambda: gone(c, ns), 30, "the namespace to go once its content has")
 
 

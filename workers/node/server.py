@@ -30,29 +30,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from cluster import errors
 from tasks.kubelet.cri import CREATED, RUNNING, ContainerStatus, RuntimeService
 
 RuntimeFactory = Callable[[], RuntimeService]
 _POLL = 0.1  # seconds between looks at a followed log file
-
-
-class NodeError(Exception):
-    """A request the node cannot answer: ``code`` and Kubernetes' reason and message."""
-
-    def __init__(self, code: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message = code, reason, message
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
 
 
 # --- finding a container ------------------------------------------------------------------------
@@ -70,16 +52,14 @@ def pod_containers(runtime: RuntimeService, namespace: str, pod: str, name: str)
 def find_container(
     runtime: RuntimeService, namespace: str, pod: str, name: str, previous: bool = False
 ) -> ContainerStatus:
-    """The current (or, with ``previous``, the previous) instance; ``NodeError`` when there is none."""
+    """The current (or, with ``previous``, the previous) instance; ``NotFound``/``BadRequest`` when there is none."""
     instances = pod_containers(runtime, namespace, pod, name)
     if previous:
         if len(instances) < 2:
-            raise NodeError(
-                400, "BadRequest", f'previous terminated container "{name}" in pod "{pod}" not found'
-            )
+            raise errors.BadRequest(f'previous terminated container "{name}" in pod "{pod}" not found')
         return instances[-2]
     if not instances:
-        raise NodeError(404, "NotFound", f'container "{name}" in pod "{pod}" is not available')
+        raise errors.NotFound(f'container "{name}" in pod "{pod}" is not available')
     return instances[-1]
 
 
@@ -146,7 +126,7 @@ class LogOptions:
             try:
                 return int(value)
             except ValueError:
-                raise NodeError(400, "BadRequest", f'invalid value for "{name}": "{value}"') from None
+                raise errors.BadRequest(f'invalid value for "{name}": "{value}"') from None
 
         self.follow = first("follow") in ("1", "true", "True", "t")
         self.previous = first("previous") in ("1", "true", "True", "t")
@@ -162,7 +142,7 @@ class LogOptions:
                 self.since = parse_time(first("sinceTime"))
             except ValueError:
                 bad = first("sinceTime")
-                raise NodeError(400, "BadRequest", f'invalid value for "sinceTime": "{bad}"') from None
+                raise errors.BadRequest(f'invalid value for "sinceTime": "{bad}"') from None
 
     def render(self, record: Record) -> bytes:
         return (record.stamp.encode() + b" " + record.text) if self.timestamps else record.text
@@ -295,14 +275,14 @@ class _Handler(BaseHTTPRequestHandler):
             elif method == "POST" and len(parts) == 4 and parts[0] == "exec":
                 self._exec(parts[1], parts[2], parts[3], query)
             else:
-                raise NodeError(404, "NotFound", "the server could not find the requested resource")
-        except NodeError as exc:
-            self._reply(exc.code, "application/json", json.dumps(exc.status()).encode())
+                raise errors.NotFound("the server could not find the requested resource")
+        except errors.StatusError as exc:
+            self._reply(exc.code, "application/json", json.dumps(exc.to_status()).encode())
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception as exc:  # the runtime failed: say so
-            error = NodeError(500, "InternalError", f"{type(exc).__name__}: {exc}")
-            self._reply(500, "application/json", json.dumps(error.status()).encode())
+            error = errors.InternalError(f"{type(exc).__name__}: {exc}")
+            self._reply(500, "application/json", json.dumps(error.to_status()).encode())
 
     def _reply(self, code: int, content_type: str, body: bytes) -> None:
         self.send_response(code)
@@ -315,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         runtime = self.server.runtime_factory()
         container = find_container(runtime, namespace, pod, name, options.previous)
         if not container.log_path:
-            raise NodeError(400, "BadRequest", f'container "{name}" in pod "{pod}" has no log')
+            raise errors.BadRequest(f'container "{name}" in pod "{pod}" has no log')
 
         def running() -> bool:
             try:
@@ -341,12 +321,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _exec(self, namespace: str, pod: str, name: str, query: dict[str, list[str]]) -> None:
         command = query.get("command", [])
         if not command:
-            raise NodeError(400, "BadRequest", "you must specify at least one command for the container")
+            raise errors.BadRequest("you must specify at least one command for the container")
         timeout = float(query.get("timeout", ["600"])[0] or 600)
         runtime = self.server.runtime_factory()
         container = find_container(runtime, namespace, pod, name)
         if container.state != RUNNING:
-            raise NodeError(400, "BadRequest", f'container not found ("{name}")')
+            raise errors.BadRequest(f'container not found ("{name}")')
         result = runtime.exec_sync(container.id, command, timeout)
         body = {
             "exitCode": result.exit_code,
