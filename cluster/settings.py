@@ -32,6 +32,8 @@ class Settings:
     broker_prefix: str = "kubeq-broker:"
     server: str = ""  # API server URL for components (empty: http://127.0.0.1:<port>)
     resync_interval: float = 300.0  # seconds between periodic resyncs of every controller
+    service_cluster_ip_range: str = "10.96.0.0/16"  # ClusterIPs (non-root userspace proxy: 127.96.0.0/16)
+    service_node_port_range: str = "30000-32767"  # NodePorts, inclusive
 
     @property
     def api_server(self) -> str:

@@ -208,6 +208,11 @@ def _service(obj: dict) -> None:
         _set(port, "protocol", "TCP")
         if port.get("targetPort") is None and port.get("port") is not None:
             port["targetPort"] = port["port"]
+    cluster_ip, cluster_ips = spec.get("clusterIP"), spec.get("clusterIPs")
+    if cluster_ip and not cluster_ips:  # clusterIPs mirrors clusterIP, both ways
+        spec["clusterIPs"] = [cluster_ip]
+    elif not cluster_ip and isinstance(cluster_ips, list) and cluster_ips:
+        spec["clusterIP"] = cluster_ips[0]
     if kind != "ExternalName":
         _set(spec, "ipFamilyPolicy", "SingleStack")
         _set(spec, "ipFamilies", ["IPv4"])

@@ -8,7 +8,14 @@ from typing import Any
 
 from cluster.apiserver import onewrite
 from cluster.apiserver.app import APIServer
+from cluster.periodic import every
 from cluster.registry import Registry, ensure_system_namespaces, ensure_system_priority_classes
+from cluster.registry.bootstrap import (
+    ensure_kubernetes_service,
+    repair_service_allocations,
+    start_allocation_repair,
+)
+from cluster.registry.servicealloc import ServiceAllocator
 from cluster.settings import Settings
 from cluster.store import Store
 
@@ -19,30 +26,24 @@ def build_app(settings: Settings) -> APIServer:
     """The WSGI app on the configured Redis, with a background compactor."""
     store = Store.from_url(settings.redis_url, settings.state_prefix)
     start_compactor(store, settings)
-    return APIServer(Registry(store), heartbeat=settings.watch_heartbeat)
+    registry = Registry(store, ServiceAllocator.from_settings(store, settings))
+    start_allocation_repair(registry)
+    return APIServer(registry, heartbeat=settings.watch_heartbeat)
 
 
-def start_compactor(store: Store, settings: Settings) -> threading.Thread:
+def start_compactor(store: Store, settings: Settings) -> threading.Event:
     """Trim the change streams every ``compaction_interval`` seconds, keeping ``compaction_keep``."""
-
-    def loop() -> None:
-        while not stop.wait(settings.compaction_interval):
-            try:
-                store.compact(settings.compaction_keep)
-            except Exception:  # Redis away for a moment: try again next round
-                log.warning("compaction failed", exc_info=True)
-
-    stop = threading.Event()
-    thread = threading.Thread(target=loop, name="compactor", daemon=True)
-    thread.start()
-    return thread
+    return every(settings.compaction_interval, lambda: store.compact(settings.compaction_keep), "compactor")
 
 
 def bootstrap(settings: Settings) -> None:
     """Create what every cluster starts with (idempotent)."""
-    registry = Registry(Store.from_url(settings.redis_url, settings.state_prefix))
+    store = Store.from_url(settings.redis_url, settings.state_prefix)
+    registry = Registry(store, ServiceAllocator.from_settings(store, settings))
     ensure_system_namespaces(registry)
     ensure_system_priority_classes(registry)
+    ensure_kubernetes_service(registry, settings)
+    repair_service_allocations(registry)
 
 
 def serve(settings: Settings) -> None:

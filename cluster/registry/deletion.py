@@ -95,7 +95,9 @@ def delete(
     if not finalizers and not finalizers_pending and not grace:
         if opts.dry_run:
             return old, True
-        return store.delete(resource.qualified, key, int(md["resourceVersion"])), True
+        deleted = store.delete(resource.qualified, key, int(md["resourceVersion"]))
+        registry.after_delete(resource, deleted)
+        return deleted, True
     new = _marked(old, finalizers, grace, resource)
     if opts.dry_run:
         return new, False

@@ -19,6 +19,7 @@ from cluster.registry import meta, strategy
 from cluster.registry.admission import WriteOptions, check_schema, default_and_validate
 from cluster.registry.priority import admit_pod_priority
 from cluster.registry.selection import predicate
+from cluster.registry.servicealloc import ServiceAllocator
 from cluster.store import RV_PLACEHOLDER, Store, WatchEvent
 
 Obj = dict[str, Any]
@@ -53,8 +54,9 @@ def parse_rv(value: str | None, what: str = "resourceVersion") -> int | None:
 class Registry:
     """Kubernetes' generic registry semantics over a :class:`Store`."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, services: ServiceAllocator | None = None) -> None:
         self.store = store
+        self.services = services or ServiceAllocator.from_settings(store)
 
     # ---- reads -------------------------------------------------------------------------
     def get(self, resource: Resource, namespace: str | None, name: str) -> Obj:
@@ -135,11 +137,20 @@ class Registry:
         md["generation"] = 1
         if resource.plural == "jobs":
             job_selector_defaults(obj)
+        alloc = None
+        if _is_service(resource):
+            self._refuse_existing(resource, md)  # AlreadyExists before any "IP already allocated"
+            alloc = self.services.allocate(obj, None, opts.dry_run)
         if opts.dry_run:
             md["resourceVersion"] = ""
             return obj
         md["resourceVersion"] = RV_PLACEHOLDER
-        return self.store.create(resource.qualified, resource.key(md.get("namespace"), md["name"]), obj)
+        try:
+            return self.store.create(resource.qualified, resource.key(md.get("namespace"), md["name"]), obj)
+        except BaseException:
+            if alloc is not None:
+                alloc.abort()
+            raise
 
     def update(
         self,
@@ -173,14 +184,26 @@ class Registry:
             if expected is not None and str(expected) != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(resource.qualified, name, current=old)
             new = self._next_version(resource, old, obj, subresource)
+            service_spec = _is_service(resource) and not subresource
+            if service_spec:
+                self.services.carry_over(new, old)
             default_and_validate(resource, new, old)
+            alloc = self.services.allocate(new, old, opts.dry_run) if service_spec else None
             try:
-                return self._write(resource, key, new, old, opts)
-            except errors.Conflict:
+                stored = self._write(resource, key, new, old, opts)
+            except BaseException as err:
+                if alloc is not None:
+                    alloc.abort()
+                if not isinstance(err, errors.Conflict):
+                    raise
                 # An update without a resourceVersion is unconditional: a concurrent write only
                 # means reading again. One that named a version has lost the race for real.
                 if expected is not None or attempt == _UNCONDITIONAL_RETRIES - 1:
                     raise
+                continue
+            if alloc is not None:
+                alloc.commit()
+            return stored
         raise AssertionError("unreachable")
 
     def _next_version(self, resource: Resource, old: Obj, obj: Obj, subresource: str) -> Obj:
@@ -205,9 +228,23 @@ class Registry:
         if opts.dry_run:
             return new
         if old["metadata"].get("deletionTimestamp") and not _finalizers_pending(new):
-            return self.store.delete(resource.qualified, key, old_rv)
+            deleted = self.store.delete(resource.qualified, key, old_rv)
+            self.after_delete(resource, deleted)
+            return deleted
         new["metadata"]["resourceVersion"] = RV_PLACEHOLDER
         return self.store.update(resource.qualified, key, new, old_rv)
+
+    def _refuse_existing(self, resource: Resource, md: Obj) -> None:
+        try:
+            self.store.get(resource.qualified, resource.key(md.get("namespace"), md.get("name", "")))
+        except errors.NotFound:
+            return
+        raise errors.already_exists(resource.qualified, md.get("name", ""))
+
+    def after_delete(self, resource: Resource, obj: Obj) -> None:
+        """Free what ``obj`` held once it is gone from the store (a Service's ClusterIP, node ports)."""
+        if _is_service(resource):
+            self.services.release(obj)
 
     # ---- helpers -----------------------------------------------------------------------
     @staticmethod
@@ -278,6 +315,10 @@ def _same_but_rv(new: Obj, old: Obj) -> bool:
     a = dict(new, metadata={k: v for k, v in new["metadata"].items() if k != "resourceVersion"})
     b = dict(old, metadata={k: v for k, v in old["metadata"].items() if k != "resourceVersion"})
     return a == b
+
+
+def _is_service(resource: Resource) -> bool:
+    return resource.group == "" and resource.plural == "services"
 
 
 def _uid() -> str:

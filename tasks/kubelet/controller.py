@@ -36,6 +36,7 @@ from tasks.kubelet.lifecycle import (
     remove_sandbox,
     stop_all,
 )
+from tasks.kubelet.resolvconf import cluster_domain, host_resolv_text, resolv_conf
 from tasks.kubelet.status import (
     ContainerView,
     container_status,
@@ -51,6 +52,9 @@ from tasks.runtime.controller import Change, Context, Watch
 Obj = dict[str, Any]
 PODS = lookup("", "v1", "pods")
 NODES = lookup("", "v1", "nodes")
+SERVICES = lookup("", "v1", "services")
+DNS_SERVICE = ("kube-system", "kube-dns")  # its ClusterIP is the pods' nameserver
+DNS_IP_TTL = 30.0  # seconds the kubelet trusts a looked-up kube-dns ClusterIP
 log = logging.getLogger("kubeq.kubelet")
 CONFIG_RETRY = 10.0  # seconds before a pod whose ConfigMap/Secret is missing is tried again
 TERMINAL = ("Succeeded", "Failed")
@@ -168,6 +172,7 @@ class KubeletController(KeyedController):
                 pod_dir=str(pod_dir),
                 isolation=isolation(),
                 labels=dict(md.get("labels") or {}),
+                dns_config=self.dns_config(ctx, pod) if isolation() == "namespaces" else "",
             )
         )
         sandbox = rt.pod_sandbox_status(sandbox_id)
@@ -247,6 +252,37 @@ class KubeletController(KeyedController):
             addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
             cache[node] = (addresses.get("InternalIP") or "127.0.0.1", dict(status.get("allocatable") or {}))
         return cache[node]
+
+    def dns_ip(self, ctx: Context) -> str | None:
+        """The kube-dns Service's ClusterIP (None when there is none), cached ``DNS_IP_TTL`` seconds."""
+        cache = ctx.caches.setdefault("kubelet.dns", {})
+        if cache.get("until", 0.0) < time.monotonic():
+            try:
+                ip = (ctx.client.get(SERVICES, DNS_SERVICE[1], DNS_SERVICE[0]).get("spec") or {}).get(
+                    "clusterIP"
+                )
+            except errors.NotFound:
+                ip = None
+            cache.update(ip=ip if ip and ip != "None" else None, until=time.monotonic() + DNS_IP_TTL)
+        return cache["ip"]
+
+    def dns_config(self, ctx: Context, pod: Obj) -> str:
+        """The pod's resolv.conf text for its dnsPolicy (``tasks.kubelet.resolvconf``)."""
+        return resolv_conf(pod, self.dns_ip(ctx), host_resolv_text(), cluster_domain())
+
+    def pod_services(self, ctx: Context, pod: Obj) -> list[Obj]:
+        """The Services whose links the pod's containers get: its namespace's (unless
+        ``enableServiceLinks`` is false) and ``default/kubernetes``."""
+        namespace = pod["metadata"].get("namespace", "default")
+        found: list[Obj] = []
+        if (pod.get("spec") or {}).get("enableServiceLinks") is not False:
+            found = ctx.client.list(SERVICES, namespace)["items"]
+        if namespace != "default" or not found:
+            try:
+                found.append(ctx.client.get(SERVICES, "kubernetes", "default"))
+            except errors.NotFound:
+                pass
+        return found
 
     def lookup(self, ctx: Context) -> Any:
         def get(plural: str, namespace: str, name: str) -> Obj | None:
@@ -354,7 +390,8 @@ class _Actor:
         """Create and start instance ``attempt`` of ``c``; False (with a waiting reason) if it cannot."""
         name = c["name"]
         try:
-            env = resolve_env(self.pod, c, self.k.lookup(self.ctx), self.allocatable)
+            services = self.k.pod_services(self.ctx, self.pod)
+            env = resolve_env(self.pod, c, self.k.lookup(self.ctx), self.allocatable, services)
             command = command_line(c, env)
             if not command:
                 raise _NoCommand(

@@ -61,6 +61,7 @@ class SandboxConfig:
     pod_dir: str  # the runtime keeps volumes, logs and state under here
     isolation: str = "host"  # host | namespaces
     labels: dict[str, str] = field(default_factory=dict)
+    dns_config: str = ""  # the pod's resolv.conf text (namespaces isolation); "": the host's
 
 
 @dataclass

@@ -5,6 +5,13 @@ then ``env`` entries (later ones win); ``value`` may refer to variables defined 
 ``$(NAME)`` (``$$`` is a literal ``$``; an unknown reference stays as written). ``lookup(plural,
 namespace, name)`` returns a ConfigMap/Secret or None. Missing references that are not optional
 raise ``ConfigError`` (the container then waits with reason CreateContainerConfigError).
+
+``service_env(pod, services)``: Kubernetes' service links, the variables every container starts
+with (``resolve_env`` puts them first, so ``envFrom``/``env`` win and ``$(VAR)`` may use them): for
+the ``kubernetes`` Service of ``default`` always, and for every Service of the pod's namespace unless
+``enableServiceLinks`` is false, ``{NAME}_SERVICE_HOST``/``_SERVICE_PORT``/``_SERVICE_PORT_{PORT}``
+and the docker-link style ``{NAME}_PORT`` and ``{NAME}_PORT_{port}_{PROTO}[_PROTO|_PORT|_ADDR]``
+(NAME upper case, ``-`` made ``_``). Headless and ExternalName Services have none.
 """
 
 from __future__ import annotations
@@ -74,12 +81,72 @@ def _key_ref(ref: Obj, plural: str, namespace: str, lookup: Lookup) -> str | Non
     return data[ref["key"]]
 
 
-def resolve_env(
-    pod: Obj, container: Obj, lookup: Lookup, allocatable: dict[str, str] | None = None
-) -> dict[str, str]:
-    """The environment ``container`` of ``pod`` runs with (see the module doc)."""
+def _env_name(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def _has_cluster_ip(svc: Obj) -> bool:
+    spec = svc.get("spec") or {}
+    ip = spec.get("clusterIP") or ""
+    return spec.get("type") != "ExternalName" and ip not in ("", "None")
+
+
+def linked_services(pod: Obj, services: list[Obj]) -> list[Obj]:
+    """The Services of ``services`` that ``pod`` gets variables for, later ones winning a name."""
     namespace = pod["metadata"].get("namespace", "default")
+    links = (pod.get("spec") or {}).get("enableServiceLinks") is not False
+    chosen: dict[str, Obj] = {}
+    for svc in services:
+        md = svc.get("metadata") or {}
+        if md.get("namespace") == "default" and md.get("name") == "kubernetes":
+            chosen.setdefault(md["name"], svc)
+    for svc in services:
+        md = svc.get("metadata") or {}
+        if links and md.get("namespace", "default") == namespace:
+            chosen[md.get("name", "")] = svc
+    return [svc for svc in chosen.values() if _has_cluster_ip(svc)]
+
+
+def service_env(pod: Obj, services: list[Obj]) -> dict[str, str]:
+    """The service-link variables of ``pod`` (see the module doc); ``services`` may hold any
+    namespaces' Services: only the pod's own and ``default/kubernetes`` count."""
     env: dict[str, str] = {}
+    for svc in sorted(linked_services(pod, services), key=lambda s: s["metadata"].get("name", "")):
+        name = _env_name(svc["metadata"]["name"])
+        spec = svc["spec"]
+        ip = spec["clusterIP"]
+        ports = spec.get("ports") or []
+        env[f"{name}_SERVICE_HOST"] = ip
+        if not ports:
+            continue
+        env[f"{name}_SERVICE_PORT"] = str(ports[0]["port"])
+        for port in ports:
+            if port.get("name"):
+                env[f"{name}_SERVICE_PORT_{_env_name(port['name'])}"] = str(port["port"])
+        host = f"[{ip}]" if ":" in ip else ip
+        first = ports[0]
+        env[f"{name}_PORT"] = f"{str(first.get('protocol') or 'TCP').lower()}://{host}:{first['port']}"
+        for port in ports:
+            proto = str(port.get("protocol") or "TCP")
+            prefix = f"{name}_PORT_{port['port']}_{proto.upper()}"
+            env[prefix] = f"{proto.lower()}://{host}:{port['port']}"
+            env[f"{prefix}_PROTO"] = proto.lower()
+            env[f"{prefix}_PORT"] = str(port["port"])
+            env[f"{prefix}_ADDR"] = ip
+    return env
+
+
+def resolve_env(
+    pod: Obj,
+    container: Obj,
+    lookup: Lookup,
+    allocatable: dict[str, str] | None = None,
+    services: list[Obj] | None = None,
+) -> dict[str, str]:
+    """The environment ``container`` of ``pod`` runs with (see the module doc); ``services``: the
+    Services to link (the pod's namespace's and ``default/kubernetes``), None for no links."""
+    namespace = pod["metadata"].get("namespace", "default")
+    env: dict[str, str] = service_env(pod, services) if services else {}
     for source in container.get("envFrom") or []:
         prefix = source.get("prefix", "")
         for field, plural in (("configMapRef", "configmaps"), ("secretRef", "secrets")):

@@ -1,9 +1,11 @@
 """The ``namespaces`` isolation level: one holder process per pod owns its PID, mount, UTS, IPC and
 network namespaces; every container (and every exec) of the pod is started inside them.
 
-``Namespaces(state_dir)`` is what ``ProcessRuntime`` uses: ``setup(sandbox_id, hostname)`` starts
-the holder (PID 1 of the pod: it reaps orphans; the hostname is the pod's; ``/`` is made
-rprivate and a fresh ``/proc`` is mounted, so nothing the pod mounts reaches the host) and wires
+``Namespaces(state_dir)`` is what ``ProcessRuntime`` uses: ``setup(sandbox_id, hostname,
+resolv_conf)`` starts the holder (PID 1 of the pod: it reaps orphans; the hostname is the pod's;
+``/`` is made rprivate and a fresh ``/proc`` is mounted, so nothing the pod mounts reaches the host;
+a non-empty ``resolv_conf`` text is written beside the holder's record and bind-mounted over
+``/etc/resolv.conf`` in the pod's mount namespace only) and wires
 its network (``workers.runtime.netns``), returning a ``Holder`` with the pod IP; ``argv(holder,
 ...)`` is the command line that runs a container command inside; ``teardown`` kills the holder
 (the kernel then kills everything left in the pod), removes the veth and frees the IP. Holders are
@@ -117,13 +119,22 @@ class Namespaces:
         except (OSError, ValueError, TypeError):
             return None
 
-    def setup(self, sandbox_id: str, hostname: str) -> Holder:
+    def _resolv_path(self, sandbox_id: str) -> str:
+        return os.path.join(self.state_dir, f"{sandbox_id}.resolv.conf")
+
+    def setup(self, sandbox_id: str, hostname: str, resolv_conf: str = "") -> Holder:
         """Start the pod's holder and network (or return the live one already recorded)."""
         old = self.get(sandbox_id)
         if old is not None and alive(old):
             return old
+        hold = [sys.executable, "-I", os.path.abspath(__file__), "hold", hostname[:64]]
+        if resolv_conf:
+            with open(self._resolv_path(sandbox_id), "w") as f:
+                f.write(resolv_conf)
+            os.chmod(self._resolv_path(sandbox_id), 0o644)
+            hold.append(self._resolv_path(sandbox_id))
         proc = subprocess.Popen(
-            [sys.executable, "-I", os.path.abspath(__file__), "hold", hostname[:64]],
+            hold,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True, close_fds=True,
         )  # fmt: skip
         assert proc.stdout is not None
@@ -159,10 +170,11 @@ class Namespaces:
             except ProcessLookupError:
                 pass
         self.network.detach(sandbox_id)
-        try:
-            os.unlink(self._path(sandbox_id))
-        except FileNotFoundError:
-            pass
+        for path in (self._path(sandbox_id), self._resolv_path(sandbox_id)):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 def argv(
@@ -201,8 +213,9 @@ def retarget_probes(config: Any, ip: str) -> Any:
 # ---- the bare-script side: holder and in-between process ---------------------------------------
 
 
-def _hold(hostname: str) -> None:
-    """Unshare, fork PID 1 of the pod, print its host pid; the child prints "ready" and reaps."""
+def _hold(hostname: str, resolv_conf: str = "") -> None:
+    """Unshare, fork PID 1 of the pod, print its host pid; the child prints "ready" and reaps.
+    ``resolv_conf``: a file to bind over ``/etc/resolv.conf`` (when the host has one to cover)."""
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET), "unshare")
     pid = os.fork()
     if pid:
@@ -212,6 +225,8 @@ def _hold(hostname: str) -> None:
         _check(_libc.sethostname(hostname.encode(), len(hostname.encode())), "sethostname")
         _mount(None, "/", None, MS_REC | MS_PRIVATE)
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        if resolv_conf and os.path.exists("/etc/resolv.conf"):
+            _mount(resolv_conf, "/etc/resolv.conf", None, MS_BIND)
     except OSError as exc:
         print(f"error {exc}", flush=True)
         os._exit(1)
@@ -274,11 +289,11 @@ def _enter(spec: dict, command: list[str]) -> None:
 
 def main(args: list[str]) -> None:
     if args[:1] == ["hold"]:
-        _hold(args[1])
+        _hold(args[1], args[2] if len(args) > 2 else "")
     elif args[:1] == ["enter"] and args[2:3] == ["--"]:
         _enter(json.loads(args[1]), args[3:])
     else:
-        sys.exit("usage: isolation.py hold HOSTNAME | enter SPEC -- COMMAND...")
+        sys.exit("usage: isolation.py hold HOSTNAME [RESOLV_CONF] | enter SPEC -- COMMAND...")
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ class ProcessRuntime:
             os.makedirs(config.pod_dir, exist_ok=True)
             ip = host_ip()
             if config.isolation == "namespaces":  # a holder owns the pod's namespaces; the pod gets an IP
-                ip = self.ns.setup(sid, config.hostname or config.name).ip
+                ip = self.ns.setup(sid, config.hostname or config.name, config.dns_config).ip
             sb = cri.SandboxStatus(sid, config, cri.SANDBOX_READY, ip=ip, created_at=time.time())
             self._sandboxes[sid] = sb
             self.state.save("sandboxes", sid, {"status": sb})

@@ -36,11 +36,30 @@ def _ip(value: Any, field: str) -> list[Cause]:
     return [] if isinstance(value, str) and is_ip(value) else [invalid(field, value, IP_MESSAGE)]
 
 
+def _cluster_ips(spec: dict, kind: Any, cluster_ip: Any) -> list[Cause]:
+    """``clusterIPs`` holds valid IPs (or None), starts with ``clusterIP``; none for ExternalName."""
+    out: list[Cause] = []
+    ips = as_list(spec.get("clusterIPs"))
+    if kind == "ExternalName" and (ips or cluster_ip):
+        return [forbidden("spec.clusterIPs", "may not be set for ExternalName services")]
+    for i, ip in enumerate(ips):
+        if ip != "None":
+            out += _ip(ip, f"spec.clusterIPs[{i}]")
+    if ips and cluster_ip and ips[0] != cluster_ip:
+        out.append(invalid("spec.clusterIPs[0]", ips[0], "must match `spec.clusterIP`"))
+    if len(ips) > 1 and spec.get("ipFamilyPolicy") in (None, "SingleStack"):
+        out.append(
+            invalid("spec.clusterIPs", ips, "may not have more than one item for SingleStack services")
+        )
+    return out
+
+
 def _service_ports(spec: dict) -> list[Cause]:
     out: list[Cause] = []
     ports = as_list(spec.get("ports"))
     kind = spec.get("type") or "ClusterIP"
     seen: set[str] = set()
+    node_ports: set[tuple[Any, Any]] = set()
     for i, port in dicts(ports):
         where = f"spec.ports[{i}]"
         name = port.get("name")
@@ -62,6 +81,10 @@ def _service_ports(spec: dict) -> list[Cause]:
             out.append(forbidden(f"{where}.nodePort", f"may not be used when `type` is '{kind}'"))
         elif node_port and not valid_port(node_port):
             out.append(invalid(f"{where}.nodePort", node_port, PORT_RANGE))
+        elif node_port:
+            if (node_port, port.get("protocol")) in node_ports:
+                out.append(duplicate(f"{where}.nodePort", node_port))
+            node_ports.add((node_port, port.get("protocol")))
     return out
 
 
@@ -87,9 +110,7 @@ def validate_service(obj: dict) -> list[Cause]:
         out.append(invalid("spec.clusterIPs[0]", cluster_ip, f"may not be set to 'None' for {kind} services"))
     if cluster_ip and not headless:
         out += _ip(cluster_ip, "spec.clusterIP")
-    for i, ip in enumerate(as_list(spec.get("clusterIPs"))):
-        if ip != "None":
-            out += _ip(ip, f"spec.clusterIPs[{i}]")
+    out += _cluster_ips(spec, kind, cluster_ip)
     for i, ip in enumerate(as_list(spec.get("externalIPs"))):
         out += _ip(ip, f"spec.externalIPs[{i}]")
     out += _service_ports(spec)
