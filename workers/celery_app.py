@@ -29,19 +29,20 @@ def node_queue(node: str) -> str:
 def route(
     name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any
 ) -> dict[str, str] | None:
-    """``task_routes``: per-node tasks go to ``node.<kwargs['node']>`` (``kubeq.kubelet.sync`` to the node
-    its first key names); ``kubeq.<controller>.sync``
-    and ``kubeq.resync(controller=...)`` to that controller's queue; others by their name."""
+    """``task_routes``: per-node tasks go to ``node.<kwargs['node']>`` (the sync of a controller whose
+    queue is ``node``, the kubelet's and the proxy's, to the node its first key names);
+    ``kubeq.<controller>.sync`` and ``kubeq.resync(controller=...)`` to that controller's queue; others
+    by their name."""
     if name.startswith("kubeq.kubelet.") and kwargs and kwargs.get("node"):
         return {"queue": node_queue(kwargs["node"])}
-    if name == "kubeq.kubelet.sync" and args and args[0]:  # keys "<node>/<namespace>/<pod>"
-        return {"queue": node_queue(str(args[0][0]).split("/", 1)[0])}
     if name == "kubeq.resync":
         ctl = _controller((kwargs or {}).get("controller"))
         queue = ctl.queue if ctl else QUEUE_CONTROLLERS
         return {"queue": QUEUE_CONTROLLERS if queue == "node" else queue}  # listing node keys is central
     if name.startswith("kubeq.") and name.endswith(".sync"):
         ctl = _controller(name[len("kubeq.") : -len(".sync")])
+        if ctl is not None and ctl.queue == "node":  # node controllers' keys start "<node>" or "<node>/"
+            return {"queue": node_queue(str(args[0][0]).split("/", 1)[0])} if args and args[0] else None
         if ctl is not None:
             return {"queue": ctl.queue}
     return None

@@ -25,6 +25,18 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--bind-address", help="address to listen on (default 127.0.0.1)")
     api.add_argument("--redis-url", help="Redis holding cluster state (or KUBEQ_REDIS_URL)")
     api.add_argument("--workers", type=int, dest="apiserver_workers", help="gunicorn worker processes")
+    for parser_ in (api, up):
+        parser_.add_argument(
+            "--service-cluster-ip-range",
+            help="CIDR of Service ClusterIPs (default 10.96.0.0/16; 127.96.0.0/16 for a non-root `up`)",
+        )
+        parser_.add_argument("--service-node-port-range", help="NodePort range (default 30000-32767)")
+    for name, text in (
+        ("dns", "run the cluster DNS server (python -m workers.dns --help for its flags)"),
+        ("cloud-controller-manager", "run the cloud-controller-manager worker (queue cloud; --help)"),
+    ):
+        passthrough = sub.add_parser(name, help=text, add_help=False)
+        passthrough.add_argument("rest", nargs=argparse.REMAINDER)
 
     for name, text in (
         ("scheduler", "run the scheduler worker (scheduler@<host>, queue scheduler)"),
@@ -57,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     node.add_argument("--isolation", choices=("auto", "host", "namespaces"), default="auto")
     node.add_argument("--max-pods", type=int, default=110)
     node.add_argument(
+        "--proxy-mode",
+        choices=("auto", "nftables", "userspace"),
+        help="kube-proxy mode (default $KUBEQ_PROXY_MODE or auto: nftables as root where nft works)",
+    )
+    node.add_argument(
         "--port", type=int, dest="kubelet_port", default=10250, help="node HTTP port (busy: a free one)"
     )
     node.add_argument("--server", help="API server URL (or KUBEQ_SERVER)")
@@ -71,11 +88,31 @@ def _parser() -> argparse.ArgumentParser:
         help="the real nodes' pod isolation (default auto: namespaces where it can)",
     )
     up.add_argument("--flower-port", type=int, default=5555, help="Flower's port (default 5555)")
+    up.add_argument(
+        "--proxy-mode", choices=("auto", "nftables", "userspace"), help="the nodes' kube-proxy mode"
+    )
     return parser
+
+
+def _passthrough(command: str, rest: list[str]) -> int:
+    """``kubeq dns ...`` and ``kubeq cloud-controller-manager ...``: their modules parse the flags."""
+    if command == "dns":
+        from workers.dns.daemon import main as dns_main
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        server = Settings.from_env().api_server
+        dns_main(rest if "--server" in rest else ["--server", server, *rest])
+        return 0
+    from workers.cloud import main as cloud_main
+
+    return cloud_main(rest)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kubeq`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("dns", "cloud-controller-manager"):  # their own parsers take every flag
+        return _passthrough(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     fields = {f for f in Settings.__dataclass_fields__}
@@ -90,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             flower_port=args.flower_port,
             nodes=args.nodes,
             isolation=args.isolation,
+            proxy_mode=args.proxy_mode,
         )
     if args.command == "node":
         from workers.node import run_node
@@ -101,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
             isolation=args.isolation,
             max_pods=args.max_pods,
             port=args.kubelet_port,
+            proxy_mode=args.proxy_mode,
         )
         return 0
+
     if args.command in ("scheduler", "controller-manager", "beat", "flower"):
         from workers import roles
 

@@ -84,6 +84,15 @@ def local_node_names(count: int) -> list[str]:
     return [f"{host}-{i}" for i in range(count)]
 
 
+def service_range(settings: Settings) -> str:
+    """The ClusterIP range: the configured one; for a non-root ``up`` left at the default, 127.96.0.0/16
+    (an unprivileged userspace proxy can listen only on loopback addresses it needs not add)."""
+    default = Settings.__dataclass_fields__["service_cluster_ip_range"].default
+    if os.geteuid() != 0 and settings.service_cluster_ip_range == default:
+        return "127.96.0.0/16"
+    return settings.service_cluster_ip_range
+
+
 def up(
     settings: Settings,
     hollow_nodes: int = 0,
@@ -91,6 +100,7 @@ def up(
     ready_timeout: float = 60.0,
     nodes: int = 2,
     isolation: str = "auto",
+    proxy_mode: str | None = None,
 ) -> int:
     """Start Redis (embedded unless ``redis_url`` is set), the API server, the control plane and
     ``nodes`` real nodes (``kubeq node``, data under ``<data-dir>/nodes/<name>``).
@@ -123,7 +133,11 @@ def up(
             KUBEQ_SERVER=server,
             KUBEQ_DATA_DIR=str(data_dir),
             KUBEQ_BROKER_PREFIX=settings.broker_prefix,
+            KUBEQ_SERVICE_CLUSTER_IP_RANGE=service_range(settings),
+            KUBEQ_SERVICE_NODE_PORT_RANGE=settings.service_node_port_range,
         )
+        if proxy_mode:
+            env["KUBEQ_PROXY_MODE"] = proxy_mode
         api = start_component(
             ["apiserver", "--port", str(settings.port), "--bind-address", settings.bind_address], env
         )
@@ -136,14 +150,18 @@ def up(
             "scheduler": ["scheduler"],
             "beat": ["beat"],
             "flower": ["flower", "--port", str(flower_port)],
+            "dns": ["dns", "--port", "0"],  # pods reach it on kube-dns's ClusterIP:53 through the proxy
+            "cloud-controller-manager": ["cloud-controller-manager"],
         }
         if hollow_nodes:
             components["hollow-nodes"] = ["hollow-nodes", "--count", str(hollow_nodes)]
         from workers.node.supervisor import stop_daemon
+        from workers.proxy.teardown import teardown
 
         for i, name in enumerate(local_node_names(nodes)):
             node_dir = data_dir / "nodes" / name
             stack.callback(stop_daemon, node_dir)  # after the node agents (callbacks run newest first)
+            stack.callback(teardown, name, str(node_dir))  # the node's proxy rules or forwarder
             components[f"node {name}"] = [
                 "node", "--name", name, "--data-dir", str(node_dir), "--port", str(10250 + i),
                 "--isolation", isolation,

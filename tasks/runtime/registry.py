@@ -26,9 +26,15 @@ CONTROLLERS: list[str] = [
     "tasks.controllers.job:JobController",
     "tasks.controllers.cronjob:CronJobController",
     "tasks.kubelet.controller:KubeletController",
+    "tasks.proxy.controller:ProxyController",
     "tasks.controllers.nodelifecycle:NodeLifecycleController",
     "tasks.controllers.nodeipam:NodeIPAMController",
     "tasks.controllers.disruption:DisruptionController",
+    "tasks.controllers.endpointslice:EndpointSliceController",
+    "tasks.controllers.endpoints:EndpointsController",
+    "tasks.cloud.service:ServiceLBController",
+    "tasks.cloud.route:RouteController",
+    "tasks.cloud.node:CloudNodeController",
 ]
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from tests.e2e.conftest import ROOT, APIServerProcess, free_port
 from workers.node import supervisor
+from workers.proxy import client as proxy_client
 
 WAIT = 30.0
 
@@ -39,6 +40,7 @@ def _start_node(apiserver: APIServerProcess, name: str, data_dir: Path, port: in
         KUBEQ_STATE_PREFIX=apiserver.prefix,
         KUBEQ_BROKER_PREFIX=f"{apiserver.prefix}-broker:",
         KUBEQ_NODE_STATUS_SECONDS="1",
+        KUBEQ_PROXY_MODE="userspace",  # a forwarder daemon, stopped with the data dir; no host rules
     )
     args = ["node", "--name", name, "--data-dir", str(data_dir), "--port", str(port)]
     args += ["--server", apiserver.url, "--redis-url", apiserver.redis_url, "--isolation", "host"]
@@ -52,6 +54,7 @@ def node_dir(short_dir: Path) -> Iterator[Path]:
         yield short_dir
     finally:
         supervisor.stop_daemon(short_dir)
+        proxy_client.stop_daemon(short_dir)
 
 
 def _get(kubectl: Any, *args: str) -> Any:

@@ -27,6 +27,28 @@ log = logging.getLogger(__name__)
 UDP_LIMIT = 512
 
 
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # Linux's value; Python 3.11 does not name it
+
+
+def destination(ancillary: list[tuple[int, int, bytes]]) -> bytes | None:
+    """The address a UDP query was sent to (``IP_PKTINFO``'s ``ipi_addr``), packed; None if unknown."""
+    for level, kind, data in ancillary:
+        if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= 12:
+            return data[8:12]
+    return None
+
+
+def reply_from(sock: socket.socket, reply: bytes, client: object, local: bytes | None) -> None:
+    """Send ``reply`` from the address the query came to. A wildcard-bound socket otherwise answers
+    from the address routing picks (a pod's gateway, say), which a connected resolver socket drops
+    and which no NAT mapping (a Service ClusterIP in front of this server) can translate back."""
+    if local is None:
+        sock.sendto(reply, client)  # type: ignore[arg-type]
+        return
+    info = struct.pack("=I4s4s", 0, local, bytes(4))
+    sock.sendmsg([reply], [(socket.IPPROTO_IP, IP_PKTINFO, info)], 0, client)  # type: ignore[arg-type]
+
+
 class DNSServer:
     """Answers DNS queries for ``domain`` from ``catalog``; see the module doc."""
 
@@ -100,10 +122,10 @@ class DNSServer:
 
         class UDPHandler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
-                data, sock = self.request
+                data, sock, local = self.request
                 reply = dns.handle(data, tcp=False)
                 if reply is not None:
-                    sock.sendto(reply, self.client_address)
+                    reply_from(sock, reply, self.client_address, local)
 
         class TCPHandler(socketserver.StreamRequestHandler):
             timeout = 10
@@ -125,6 +147,17 @@ class DNSServer:
 
         class UDP(socketserver.ThreadingUDPServer):
             address_family, daemon_threads, allow_reuse_address = family, True, True
+
+            def server_bind(self) -> None:
+                super().server_bind()
+                if family == socket.AF_INET:
+                    self.socket.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+
+            def get_request(self) -> tuple[tuple[bytes, socket.socket, bytes | None], object]:
+                data, ancillary, _flags, client = self.socket.recvmsg(
+                    self.max_packet_size, socket.CMSG_SPACE(12)
+                )
+                return (data, self.socket, destination(ancillary)), client
 
         class TCP(socketserver.ThreadingTCPServer):
             address_family, daemon_threads, allow_reuse_address = family, True, True

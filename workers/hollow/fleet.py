@@ -197,7 +197,7 @@ class HollowFleet:
         now = datetime.now(UTC)
         patch = {"status": {"conditions": node_conditions(now, self._since)}}
         try:
-            self.client.patch(NODES, spec.name, patch, subresource="status")
+            self.client.patch(NODES, spec.name, patch, patch_type="strategic", subresource="status")
         except errors.NotFound:
             try:
                 self.client.create(node_object(spec, now))

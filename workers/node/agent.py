@@ -11,6 +11,12 @@
    Lease and posts the node's status (conditions, capacity) every 10 s, restarting the runtime
    daemon if it stops answering (Ready=False while it cannot); ``podsource.py`` watches this
    node's pods and queues their kubelet keys on ``node.<name>``;
+3b. kube-proxy: ``proxy_mode`` (``auto|nftables|userspace``, default ``$KUBEQ_PROXY_MODE`` or auto:
+   nftables when root and ``nft`` works) picks the backend installed in ``tasks.proxy.backend``
+   (userspace: the forwarder daemon on ``<data-dir>/proxy.sock``), shown on the Node as the
+   ``kubeq.io/proxy-mode`` annotation; ``workers.proxy.source`` queues the proxy key ``<name>`` on
+   every Service or EndpointSlice change. As root the agent sets ``net.ipv4.ip_forward=1`` (pods in
+   ``namespaces`` isolation then get a default route, and reach Service addresses through the host);
 4. runs the Celery worker ``kubelet@<name>`` on queue ``node.<name>`` (threads pool) in the
    foreground. SIGTERM stops the worker and the heartbeat; the daemon and its containers stay.
 """
@@ -30,6 +36,7 @@ from cluster.client.client import Client
 from cluster.settings import Settings
 from workers.node import lease, machine, supervisor
 from workers.node.podsource import PodSource
+from workers.proxy.source import ProxySource
 
 NODES = lookup("", "v1", "nodes")
 STATUS_SECONDS = 10.0  # lease renewal and node status update period (KUBEQ_NODE_STATUS_SECONDS: tests)
@@ -46,6 +53,40 @@ def resolve_isolation(isolation: str) -> str:
     from workers.runtime import isolation as ns
 
     return "namespaces" if ns.available() else "host"
+
+
+def resolve_proxy_mode(mode: str | None) -> str:
+    """``nftables`` or ``userspace``: ``auto`` (the default, also from ``$KUBEQ_PROXY_MODE``) is nftables
+    when this process is root and ``workers.proxy.nftables.available()``; nftables falls back to
+    userspace (with a warning) when its backend cannot be imported."""
+    from tasks.proxy.model import PROXY_MODES
+
+    mode = mode or os.environ.get("KUBEQ_PROXY_MODE") or "auto"
+    if mode not in ("auto", *PROXY_MODES):
+        raise ValueError(f"proxy mode must be auto, nftables or userspace, not {mode!r}")
+    if mode == "userspace" or (mode == "auto" and os.geteuid() != 0):
+        return "userspace"
+    try:
+        from workers.proxy import nftables
+    except ImportError as exc:
+        log.warning("the nftables proxy backend cannot be loaded (%s): using userspace", exc)
+        return "userspace"
+    if mode == "auto" and not nftables.available():
+        return "userspace"
+    return "nftables"
+
+
+def enable_forwarding() -> None:
+    """Set ``net.ipv4.ip_forward=1`` when root (a Kubernetes node needs it); else leave it alone."""
+    path = Path("/proc/sys/net/ipv4/ip_forward")
+    if os.geteuid() != 0:
+        return
+    try:
+        if path.read_text().strip() != "1":
+            path.write_text("1\n")
+            log.info("net.ipv4.ip_forward set to 1")
+    except OSError as exc:
+        log.warning("cannot enable IPv4 forwarding: %s", exc)
 
 
 def note_pod_cidr(data_dir: str, node: Obj | None) -> None:
@@ -81,6 +122,7 @@ class NodeAgent:
         max_pods: int = 110,
         port: int = DEFAULT_PORT,
         status_seconds: float | None = None,
+        proxy_mode: str | None = None,
     ) -> None:
         self.settings = settings
         self.name = name
@@ -100,6 +142,9 @@ class NodeAgent:
         self._thread: threading.Thread | None = None
         self.http: Any = None
         self.pods: PodSource | None = None
+        self.proxy_mode = resolve_proxy_mode(proxy_mode)
+        self.proxy: ProxySource | None = None
+        self.routes: Any = None
 
     # ---- start / stop ----------------------------------------------------------------------
     def start(self) -> None:
@@ -117,6 +162,42 @@ class NodeAgent:
         self._thread = threading.Thread(target=self._loop, name=f"node-heartbeat-{self.name}", daemon=True)
         self._thread.start()
         self.pods = PodSource(self.client, self.name, self._work_queue().add, factory).start()
+        self._start_proxy()
+        self._join_cloud()
+
+    def _join_cloud(self) -> None:
+        """List this machine in the local cloud provider's inventory and follow its route table."""
+        from tasks.cloud.local import register_machine
+        from workers.node.routes import RouteSync
+
+        try:
+            register_machine(self.client, self.name, machine.addresses(self.name))
+        except errors.StatusError as exc:
+            log.warning("node %s: cannot list the machine in the inventory: %s", self.name, exc)
+        self.routes = RouteSync(self.client, self.name)
+        self.routes.start()
+
+    def _start_proxy(self) -> None:
+        """Install the proxy backend hook (starting the userspace daemon) and the Service watch."""
+        from tasks.proxy import backend
+
+        enable_forwarding()
+        if self.proxy_mode == "nftables":
+            from workers.proxy.nftables import NftablesBackend
+
+            name = self.name
+            backend.install(lambda: NftablesBackend(name))
+        else:
+            from workers.proxy import client as userspace
+
+            data_dir, name = self.data_dir, self.name
+            cidr = getattr(self.settings, "service_cluster_ip_range", None)
+            try:
+                userspace.ensure_daemon(data_dir, name, cidr)
+            except RuntimeError as exc:  # the first sync tries again
+                log.warning("node %s: userspace proxy daemon did not start: %s", name, exc)
+            backend.install(lambda: userspace.UserspaceBackend(data_dir, name, cidr))
+        self.proxy = ProxySource(self.client, self.name, self._work_queue().add).start()
 
     def _work_queue(self) -> Any:
         from tasks.runtime.workqueue import WorkQueue
@@ -127,6 +208,10 @@ class NodeAgent:
         self.stop.set()
         if self.pods is not None:
             self.pods.close()
+        if self.proxy is not None:
+            self.proxy.close()
+        if self.routes is not None:
+            self.routes.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self.http is not None:
@@ -203,7 +288,7 @@ class NodeAgent:
             body = {
                 "apiVersion": "v1",
                 "kind": "Node",
-                "metadata": {"name": self.name, "labels": labels},
+                "metadata": {"name": self.name, "labels": labels, "annotations": self._annotations()},
                 "spec": {},
                 "status": self.desired_status([]),
             }
@@ -212,22 +297,31 @@ class NodeAgent:
             except errors.AlreadyExists:
                 existing = self.client.get(NODES, self.name)
         else:
-            existing = self.client.patch(NODES, self.name, {"metadata": {"labels": labels}})
+            existing = self.client.patch(
+                NODES, self.name, {"metadata": {"labels": labels, "annotations": self._annotations()}}
+            )
         previous = (existing.get("status") or {}).get("conditions") or []
-        self.node = self.client.patch(
-            NODES, self.name, {"status": self.desired_status(previous)}, subresource="status"
-        )
+        self.node = self._patch_status(previous)
         note_pod_cidr(self.data_dir, self.node)
         log.info("node %s registered (runtime %s)", self.name, self.runtime_version)
         return self.node
+
+    def _patch_status(self, previous: list[Obj]) -> Obj:
+        """Post this node's status; a strategic merge, so conditions others own (the cloud route
+        controller's NetworkUnavailable) are kept, merged by type."""
+        body = {"status": self.desired_status(previous)}
+        return self.client.patch(NODES, self.name, body, patch_type="strategic", subresource="status")
+
+    def _annotations(self) -> dict[str, str]:
+        from tasks.proxy.model import PROXY_MODE_ANNOTATION
+
+        return {PROXY_MODE_ANNOTATION: self.proxy_mode}
 
     def post_status(self) -> None:
         """Refresh conditions and capacity; re-register if the Node was deleted."""
         previous = ((self.node or {}).get("status") or {}).get("conditions") or []
         try:
-            self.node = self.client.patch(
-                NODES, self.name, {"status": self.desired_status(previous)}, subresource="status"
-            )
+            self.node = self._patch_status(previous)
             note_pod_cidr(self.data_dir, self.node)
         except errors.NotFound:
             self.register()
@@ -264,11 +358,12 @@ def run_node(
     max_pods: int = 110,
     port: int = DEFAULT_PORT,
     concurrency: int = 4,
+    proxy_mode: str | None = None,
 ) -> None:
     """Run node ``name`` until SIGTERM/SIGINT (see the module docstring); data under ``data_dir``
-    (default ``<settings.data_dir>/nodes/<name>``)."""
+    (default ``<settings.data_dir>/nodes/<name>``); ``proxy_mode`` None: ``$KUBEQ_PROXY_MODE`` or auto."""
     data_dir = data_dir or os.path.join(os.path.expanduser(settings.data_dir), "nodes", name)
-    agent = NodeAgent(settings, name, data_dir, isolation, max_pods, port)
+    agent = NodeAgent(settings, name, data_dir, isolation, max_pods, port, proxy_mode=proxy_mode)
     agent.start()
     try:
         from workers.celery_app import node_queue
