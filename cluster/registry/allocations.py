@@ -10,7 +10,9 @@ period so that a write still in flight keeps its reservation.
 
 from __future__ import annotations
 
+import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,3 +154,19 @@ class Allocation:
         for table, value in self.taken:
             table.release(value, self.owner)
         self.taken.clear()
+
+
+def pick_offset(size: int, band: int, free: Callable[[int], bool]) -> int | None:
+    """A random offset in ``[0, size)`` for which ``free(offset)``: above the static ``band`` first
+    (left for explicit requests while the rest has room), then inside it; None when all are taken."""
+    band = band if size > band else 0
+    for low, high in ((band, size), (0, band)):
+        span = high - low
+        if span <= 0:
+            continue
+        start = random.randrange(span)
+        for step in range(span):
+            offset = low + (start + step) % span
+            if free(offset):
+                return offset
+    return None

@@ -8,13 +8,12 @@ ones it asks for. The full range is Kubernetes' 500 ``failed to allocate a nodeP
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Any
 
 from cluster import errors
 from cluster.api.validation.errors import invalid
-from cluster.registry.allocations import Allocation, Reservations
+from cluster.registry.allocations import Allocation, Reservations, pick_offset
 
 Obj = dict[str, Any]
 _PICK_ATTEMPTS = 32
@@ -46,17 +45,8 @@ class PortRange:
 
     def pick(self, taken: set[str]) -> int | None:
         """A random port not in ``taken``: the upper (dynamic) part first, then the static band."""
-        band = self.static_band if self.size > self.static_band else 0
-        for low, high in ((band, self.size), (0, band)):
-            span = high - low
-            if span <= 0:
-                continue
-            start = random.randrange(span)
-            for step in range(span):
-                port = self.base + low + (start + step) % span
-                if str(port) not in taken:
-                    return port
-        return None
+        offset = pick_offset(self.size, self.static_band, lambda o: str(self.base + o) not in taken)
+        return None if offset is None else self.base + offset
 
     def __str__(self) -> str:
         return f"{self.base}-{self.base + self.size - 1}"

@@ -10,13 +10,12 @@ A range with nothing free is Kubernetes' 500 ``failed to allocate a serviceIP: r
 from __future__ import annotations
 
 import ipaddress
-import random
 from dataclasses import dataclass
 from typing import Any
 
 from cluster import errors
 from cluster.api.validation.errors import invalid
-from cluster.registry.allocations import Allocation, Reservations
+from cluster.registry.allocations import Allocation, Reservations, pick_offset
 
 Obj = dict[str, Any]
 HEADLESS = "None"
@@ -65,17 +64,8 @@ class IPRange:
 
     def pick(self, taken: set[str]) -> str | None:
         """A random address not in ``taken``: the upper (dynamic) part first, then the static band."""
-        band = self.static_band if self.size > self.static_band else 0
-        for low, high in ((band, self.size), (0, band)):
-            span = high - low
-            if span <= 0:
-                continue
-            start = random.randrange(span)
-            for step in range(span):
-                ip = self.address(low + (start + step) % span)
-                if ip not in taken:
-                    return ip
-        return None
+        offset = pick_offset(self.size, self.static_band, lambda o: self.address(o) not in taken)
+        return None if offset is None else self.address(offset)
 
     def __str__(self) -> str:
         return str(self.network)

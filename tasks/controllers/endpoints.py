@@ -24,11 +24,11 @@ from cluster.api.resources import lookup
 from tasks.controllers.base import KeyedController
 from tasks.controllers.endpointslice_plan import TRIGGER_ANNOTATION
 from tasks.controllers.endpointslice_pods import (
-    LABELS_KEY,
     PODS,
     SERVICES,
     Port,
     backs,
+    fan_out_labels,
     hostname_of,
     label_keys,
     latest_change,
@@ -37,7 +37,6 @@ from tasks.controllers.endpointslice_pods import (
     resolve_ports,
     selector_of,
     selects,
-    services_for_labels,
 )
 from tasks.runtime.controller import Change, Context, Watch, own_key
 
@@ -138,12 +137,9 @@ class EndpointsController(KeyedController):
     )
 
     def sync(self, key: str, ctx: Context) -> float | None:
-        namespace, name = parse_key(key)
-        if name.startswith(LABELS_KEY):
-            keys = services_for_labels(ctx, namespace, name[len(LABELS_KEY) :])
-            if keys and ctx.enqueue is not None:
-                ctx.enqueue(self.name, keys)
+        if fan_out_labels(self.name, key, ctx):
             return None
+        namespace, name = parse_key(key)
         svc = self.get(ctx, key)
         if svc is None:
             try:

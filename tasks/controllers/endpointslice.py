@@ -33,11 +33,11 @@ from tasks.controllers.endpointslice_plan import (
     plan,
 )
 from tasks.controllers.endpointslice_pods import (
-    LABELS_KEY,
     PODS,
     SERVICES,
     address_type,
     backs,
+    fan_out_labels,
     hostname_of,
     label_keys,
     latest_change,
@@ -46,7 +46,6 @@ from tasks.controllers.endpointslice_pods import (
     resolve_ports,
     selector_of,
     selects,
-    services_for_labels,
 )
 from tasks.controllers.pods import is_ready, is_terminating
 from tasks.runtime.controller import Change, Context, Watch, own_key
@@ -114,12 +113,9 @@ class EndpointSliceController(KeyedController):
     )
 
     def sync(self, key: str, ctx: Context) -> float | None:
-        namespace, name = parse_key(key)
-        if name.startswith(LABELS_KEY):
-            keys = services_for_labels(ctx, namespace, name[len(LABELS_KEY) :])
-            if keys and ctx.enqueue is not None:
-                ctx.enqueue(self.name, keys)
+        if fan_out_labels(self.name, key, ctx):
             return None
+        namespace, name = parse_key(key)
         svc = self.get(ctx, key)
         if svc is not None and svc["metadata"].get("deletionTimestamp"):
             return None  # the garbage collector takes the slices with the Service

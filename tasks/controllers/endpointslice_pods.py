@@ -179,3 +179,15 @@ def services_for_labels(ctx: Context, namespace: str, encoded: str) -> list[str]
         if selector is not None and selects(selector, labels):
             out.append(f"{namespace}/{svc['metadata']['name']}")
     return out
+
+
+def fan_out_labels(controller: str, key: str, ctx: Context) -> bool:
+    """For a ``<ns>/~labels:...`` key: queue (on ``controller``) every Service of the namespace whose
+    selector matches those labels, and return True; False for any other key (a Service's own)."""
+    namespace, name = key.split("/", 1)
+    if not name.startswith(LABELS_KEY):
+        return False
+    keys = services_for_labels(ctx, namespace, name[len(LABELS_KEY) :])
+    if keys and ctx.enqueue is not None:
+        ctx.enqueue(controller, keys)
+    return True

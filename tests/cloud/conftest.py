@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e.conftest import ROOT
 from tests.e2e.scheduling import Cluster, launch_cluster, wait_for
+from tests.namespaces import fresh, module_stem
 
 POOL = ("192.0.2.200", "192.0.2.201")
 CLOUD_CONTROLLERS = (
@@ -41,7 +41,4 @@ def cluster(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture
 def ns(request: pytest.FixtureRequest, cluster: Cluster) -> str:
     """A fresh namespace per test."""
-    stem = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
-    name = f"{stem[:20]}-{uuid.uuid4().hex[:6]}"
-    cluster.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+    return fresh(cluster.client, module_stem(request))

@@ -3,13 +3,13 @@ built-in controller, three hollow nodes) and a fresh namespace per test."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from cluster.client.client import Client
 from tests.e2e.scheduling import Cluster, launch_cluster, wait_for
+from tests.namespaces import fresh, module_stem
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,4 @@ def client(cluster: Cluster) -> Client:
 @pytest.fixture
 def ns(request: pytest.FixtureRequest, cluster: Cluster) -> str:
     """A new namespace named after the test module (``gc-1a2b3c`` for test_gc.py) with a random suffix."""
-    stem = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
-    name = f"{stem[:20]}-{uuid.uuid4().hex[:6]}"
-    cluster.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+    return fresh(cluster.client, module_stem(request))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -14,6 +13,7 @@ from dnslib import QTYPE, RR, A, DNSRecord
 
 from cluster.client.client import Client
 from tests.e2e.conftest import APIServerProcess, launch_apiserver
+from tests.namespaces import fresh
 from workers.dns.daemon import ClusterDNS
 
 UPSTREAM_ANSWER = "192.0.2.53"  # what the fake upstream says every name outside the cluster is
@@ -78,9 +78,7 @@ def query(dns: ClusterDNS) -> Query:
 
 @pytest.fixture
 def ns(client: Client) -> str:
-    name = f"dns-{uuid.uuid4().hex[:6]}"
-    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+    return fresh(client, "dns")
 
 
 def eventually(check: Callable[[], object], timeout: float = 5.0) -> object:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from cluster.client.client import Client
 from tests.e2e.conftest import APIServerProcess, launch_apiserver
+from tests.namespaces import fresh
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +25,7 @@ def client(server: APIServerProcess) -> Client:
 
 @pytest.fixture
 def ns(client: Client) -> str:
-    name = f"kl-{uuid.uuid4().hex[:6]}"
-    client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+    return fresh(client, "kl")
 
 
 @pytest.fixture

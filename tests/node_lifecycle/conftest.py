@@ -3,12 +3,12 @@ disruption controllers, two hollow nodes; the node grace period is shortened for
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e.scheduling import Cluster, launch_cluster, wait_for
+from tests.namespaces import fresh, module_stem
 
 GRACE = 15  # seconds; hollow nodes renew their Leases every 10 s
 CONTROLLERS = (
@@ -32,7 +32,4 @@ def cluster(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture
 def ns(request: pytest.FixtureRequest, cluster: Cluster) -> str:
     """A fresh namespace per test."""
-    stem = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
-    name = f"{stem[:20]}-{uuid.uuid4().hex[:6]}"
-    cluster.client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+    return fresh(cluster.client, module_stem(request))

@@ -20,6 +20,8 @@ from tasks.proxy import backend
 from tasks.proxy.controller import SLICES, ProxyController
 from tasks.runtime.controller import Context
 from tests.e2e.conftest import launch_apiserver
+from tests.namespaces import fresh
+from tests.proxy.test_userspace import _ask
 from workers.proxy import client as proxy_client
 from workers.proxy.source import ProxySource
 
@@ -77,14 +79,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ask(ip: str, port: int) -> str:
-    with socket.create_connection((ip, port), timeout=5) as s:
-        try:
-            return s.recv(100).decode()
-        except ConnectionResetError:
-            return ""
-
-
 def _service(api: Client, ns: str, port: int) -> dict[str, Any]:
     ip = f"127.96.{random.randint(1, 254)}.{random.randint(2, 254)}"
     body = {
@@ -120,9 +114,7 @@ def _slice(api: Client, ns: str, servers: dict[str, int], ready: dict[str, bool]
 
 @pytest.fixture
 def ns(api: Client) -> str:
-    name = f"proxy-{random.randint(0, 1 << 30):x}"
-    api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+    return fresh(api, "proxy")
 
 
 def test_sync_serves_a_service_from_its_endpointslices(

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import signal
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+from workers import detached
+
 log = logging.getLogger(__name__)
+MODULE = "workers.runtime.daemon"
 
 
 def socket_path(data_dir: str | Path) -> Path:
@@ -68,11 +67,10 @@ def ensure_daemon(data_dir: str | Path, node: str, timeout: float = 20.0) -> int
         log.info("runtime daemon already answers on %s", sock)
         return None
     (data / "runtime").mkdir(parents=True, exist_ok=True)
-    logfile = data / "runtime.log"
     args = [
         sys.executable,
         "-m",
-        "workers.runtime.daemon",
+        MODULE,
         "--socket",
         str(sock),
         "--root",
@@ -80,45 +78,16 @@ def ensure_daemon(data_dir: str | Path, node: str, timeout: float = 20.0) -> int
         "--node",
         node,
     ]
-    with open(logfile, "ab") as out:
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    (data / "runtime.pid").write_text(f"{proc.pid}\n")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"runtime daemon exited with code {proc.returncode}: {_tail(logfile)}")
-        if answers(sock):
-            log.info("runtime daemon %d answers on %s", proc.pid, sock)
-            return proc.pid
-        time.sleep(0.1)
-    raise RuntimeError(f"runtime daemon did not answer on {sock} within {timeout:.0f} s: {_tail(logfile)}")
-
-
-def _tail(path: Path, size: int = 2000) -> str:
-    try:
-        return path.read_bytes()[-size:].decode(errors="replace")
-    except OSError:
-        return ""
+    pid = detached.spawn(
+        args, data / "runtime.log", data / "runtime.pid", lambda: answers(sock), "runtime daemon", timeout
+    )
+    log.info("runtime daemon %d answers on %s", pid, sock)
+    return pid
 
 
 def daemon_pid(data_dir: str | Path) -> int | None:
     """The pid in ``runtime.pid`` if that process is still the daemon of this data dir."""
-    data = Path(data_dir)
-    try:
-        pid = int((data / "runtime.pid").read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError):
-        return None
-    if b"workers.runtime.daemon" in cmdline and str(socket_path(data)).encode() in cmdline:
-        return pid
-    return None
+    return detached.find(Path(data_dir) / "runtime.pid", MODULE, socket_path(data_dir))
 
 
 def stop_daemon(data_dir: str | Path, grace: float = 10.0) -> bool:
@@ -139,23 +108,5 @@ def stop_daemon(data_dir: str | Path, grace: float = 10.0) -> bool:
     pid = daemon_pid(data_dir)
     if pid is None:
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.05)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    detached.terminate(pid, grace)
     return True
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (reaps it if it is our child)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"

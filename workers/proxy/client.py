@@ -12,19 +12,17 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import signal
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from tasks.proxy.model import ProxyState
+from workers import detached
 from workers.proxy.wire import to_wire
 
 log = logging.getLogger(__name__)
+MODULE = "workers.proxy.daemon"
 
 
 class DaemonError(RuntimeError):
@@ -76,42 +74,19 @@ def ensure_daemon(
     if answers(sock):
         return None
     data.mkdir(parents=True, exist_ok=True)
-    logfile = data / "proxy.log"
-    args = [sys.executable, "-m", "workers.proxy.daemon", "--socket", str(sock), "--node", node]
+    args = [sys.executable, "-m", MODULE, "--socket", str(sock), "--node", node]
     if service_range:
         args += ["--service-range", service_range]
-    with open(logfile, "ab") as out:
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    (data / "proxy.pid").write_text(f"{proc.pid}\n")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"proxy daemon exited with code {proc.returncode}: {_tail(logfile)}")
-        if answers(sock):
-            log.info("proxy daemon %d answers on %s", proc.pid, sock)
-            return proc.pid
-        time.sleep(0.05)
-    raise RuntimeError(f"proxy daemon did not answer on {sock} within {timeout:.0f} s: {_tail(logfile)}")
+    pid = detached.spawn(
+        args, data / "proxy.log", data / "proxy.pid", lambda: answers(sock), "proxy daemon", timeout
+    )
+    log.info("proxy daemon %d answers on %s", pid, sock)
+    return pid
 
 
 def daemon_pid(data_dir: str | Path) -> int | None:
     """The pid in ``proxy.pid`` if that process is still this data dir's proxy daemon."""
-    data = Path(data_dir)
-    try:
-        pid = int((data / "proxy.pid").read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError):
-        return None
-    if b"workers.proxy.daemon" in cmdline and str(socket_path(data)).encode() in cmdline:
-        return pid
-    return None
+    return detached.find(Path(data_dir) / "proxy.pid", MODULE, socket_path(data_dir))
 
 
 def stop_daemon(data_dir: str | Path, grace: float = 5.0) -> bool:
@@ -119,32 +94,8 @@ def stop_daemon(data_dir: str | Path, grace: float = 5.0) -> bool:
     pid = daemon_pid(data_dir)
     if pid is None:
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.05)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    detached.terminate(pid, grace)
     return True
-
-
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def _tail(path: Path, size: int = 2000) -> str:
-    try:
-        return path.read_bytes()[-size:].decode(errors="replace")
-    except OSError:
-        return ""
 
 
 class UserspaceBackend:
