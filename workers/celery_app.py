@@ -13,6 +13,7 @@ from kombu import Exchange, Queue
 from kombu.common import Broadcast
 
 from cluster.settings import Settings
+from cluster.store.connection import celery_broker, redbeat_settings
 from tasks.runtime.workqueue import MAX_COUNTDOWN, VISIBILITY_TIMEOUT  # noqa: F401  (shared limits)
 
 QUEUE_CONTROLLERS = "controllers"
@@ -73,11 +74,14 @@ def resync_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 def make_app(settings: Settings | None = None) -> Celery:
     """A configured Celery app (tasks are registered by ``tasks.runtime``)."""
     settings = settings or Settings.from_env()
-    app = Celery("kubeq", broker=settings.broker)
+    broker_url, sentinel_options = celery_broker(settings.broker)  # redis+sentinel:// -> sentinel://
+    redbeat_url, redbeat_options = redbeat_settings(settings.broker)
+    app = Celery("kubeq", broker=broker_url)
     app.conf.update(
         broker_transport_options={
             "global_keyprefix": settings.broker_prefix,
             "visibility_timeout": VISIBILITY_TIMEOUT,
+            **sentinel_options,
         },
         broker_connection_retry_on_startup=True,
         task_acks_late=True,
@@ -100,8 +104,8 @@ def make_app(settings: Settings | None = None) -> Celery:
         timezone="UTC",
         beat_schedule=resync_schedule(settings),
         beat_max_loop_interval=BEAT_MAX_LOOP_INTERVAL,
-        redbeat_redis_url=settings.broker,
-        redbeat_redis_options={},
+        redbeat_redis_url=redbeat_url,
+        redbeat_redis_options=redbeat_options,
         redbeat_key_prefix=settings.broker_prefix + "redbeat:",
         redbeat_lock_timeout=BEAT_LOCK_TIMEOUT,
     )

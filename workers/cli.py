@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
 
     flower = sub.add_parser("flower", help="run Flower with basic auth (credentials in the data dir)")
     flower.add_argument("--port", type=int, dest="flower_port", default=5555)
+    flower.add_argument("--address", dest="flower_address", default="127.0.0.1", help="address to listen on")
     flower.add_argument("--redis-url", help="Redis holding cluster state (or KUBEQ_REDIS_URL)")
     flower.add_argument("--data-dir", help="where flower-credentials is kept (default ~/.kubeq)")
 
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
             run_beat(settings)
         else:
-            roles.run_flower(settings, args.flower_port)
+            roles.run_flower(settings, args.flower_port, args.flower_address)
         return 0
     if args.command == "hollow-nodes":
         from workers.hollow import run_hollow_nodes

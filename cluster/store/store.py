@@ -18,7 +18,7 @@ from typing import Any
 import redis
 
 from cluster import errors
-from cluster.store import codec, scripts
+from cluster.store import codec, connection, scripts
 from cluster.store.consumer import CLAIM_IDLE_MS, Consumer, StreamChange
 from cluster.store.listing import ListResult, list_at
 from cluster.store.watching import WatchEvent, watch_changes
@@ -67,8 +67,9 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "kubeq") -> Store:
-        """A store on a new client for ``url`` (responses decoded as UTF-8)."""
-        return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
+        """A store on a new client for ``url`` (responses decoded as UTF-8); ``url`` may be a
+        ``redis+sentinel://`` URL (``cluster.store.connection``)."""
+        return cls(connection.redis_client(url, decode_responses=True), prefix)
 
     def keys(self, resource: str) -> Keys:
         p = self.prefix

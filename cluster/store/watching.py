@@ -2,12 +2,18 @@
 
 The watcher keeps a position (a global revision). Each poll atomically reads the compacted
 revision and the stream entries after the position, so nothing is skipped silently: if the
-changes after the position were compacted away, the watch fails with Gone. Between polls the
-watcher blocks on ``XREAD`` only as a wake-up signal.
+changes after the position were compacted away, the watch fails with Gone.
+
+Once caught up, the watches of one process on one resource share a ``_Hub``: a single reader
+that blocks on ``XREAD`` (as a wake-up signal only), polls the changes once and keeps the most
+recent ones in memory, so a write costs one poll per process rather than one per watcher, and
+an idle watch holds no Redis connection. A watcher the hub cannot serve (its position is older
+than the hub's memory, or the hub's reader failed) polls Redis itself as before.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -19,6 +25,7 @@ if TYPE_CHECKING:
     from cluster.store.store import Keys, Store
 
 BATCH = 500
+HUB_KEEP = 5000  # recent changes a hub keeps for watchers that fall behind a little
 
 
 class WatchEvent:
@@ -97,6 +104,87 @@ def _event(
     return None
 
 
+class _Hub:
+    """The changes of one stream, read once for every watcher of this process (see the module doc).
+
+    Invariant: ``changes`` holds every change with ``base < revision <= position``, in order.
+    """
+
+    _lock = threading.Lock()
+    _hubs: dict[tuple[int, str], _Hub] = {}
+
+    def __init__(self, store: Store, keys: Keys, position: int, block_ms: int) -> None:
+        self.store, self.keys, self.block_ms = store, keys, block_ms
+        self.base = self.position = position
+        self.changes: list[codec.Change] = []
+        self.revisions: list[int] = []
+        self.subscribers = 0
+        self.failed = False
+        self.ready = threading.Condition()
+
+    @classmethod
+    def join(cls, store: Store, keys: Keys, position: int, block_ms: int) -> _Hub:
+        """The hub of ``keys.stream`` on ``store``'s client, started at ``position`` if new."""
+        key = (id(store.client), keys.stream)
+        with cls._lock:
+            hub = cls._hubs.get(key)
+            if hub is None:
+                hub = cls._hubs[key] = _Hub(store, keys, position, block_ms)
+                threading.Thread(target=hub._read, args=(key,), name="watch-hub", daemon=True).start()
+            hub.subscribers += 1
+            return hub
+
+    def leave(self) -> None:
+        with self._lock:
+            self.subscribers -= 1
+
+    def _read(self, key: tuple[int, str]) -> None:
+        """Follow the stream until no watcher is left; on any error mark the hub failed and end."""
+        try:
+            while True:
+                with self._lock:
+                    if self.subscribers <= 0:
+                        del self._hubs[key]
+                        return
+                stream = {self.keys.stream: f"{self.position}-0"}
+                self.store.client.xread(stream, count=1, block=self.block_ms)
+                changes, position = _poll(self.store, self.keys, self.position)
+                while len(changes) % BATCH == 0 and changes:
+                    more, position = _poll(self.store, self.keys, position)
+                    changes += more
+                    if not more:
+                        break
+                with self.ready:
+                    self.position = position
+                    if changes:
+                        self.changes += changes
+                        self.revisions += [c.revision for c in changes]
+                        if len(self.changes) > 2 * HUB_KEEP:
+                            self.base = self.revisions[-HUB_KEEP - 1]
+                            del self.changes[:-HUB_KEEP], self.revisions[:-HUB_KEEP]
+                        self.ready.notify_all()
+        except Exception:  # noqa: BLE001 - the watchers fall back to polling Redis themselves
+            with self._lock:
+                if self._hubs.get(key) is self:
+                    del self._hubs[key]
+            with self.ready:
+                self.failed = True
+                self.ready.notify_all()
+
+    def after(self, position: int, timeout: float) -> tuple[list[codec.Change], int] | None:
+        """Changes after ``position`` (waiting up to ``timeout`` for one) and the new position;
+        None when this hub cannot answer for ``position``."""
+        with self.ready:
+            if not self.failed and self.base <= position and self.position <= position:
+                self.ready.wait_for(
+                    lambda: self.failed or (bool(self.revisions) and self.revisions[-1] > position), timeout
+                )
+            if self.failed or position < self.base:
+                return None
+            start = bisect.bisect_right(self.revisions, position)
+            return self.changes[start:], max(position, self.position)
+
+
 def watch_changes(
     store: Store,
     resource: str,
@@ -115,14 +203,26 @@ def watch_changes(
 
     def follow() -> Iterator[WatchEvent | None]:
         changes, position = first
-        while True:
-            events = [e for e in (_event(c, prefix, predicate) for c in changes) if e is not None]
-            for event in events[:-1]:
-                event.more = True
-            yield from events
-            if stop is not None and stop.is_set():
-                return
-            if len(changes) < BATCH:
+        hub = _Hub.join(store, keys, position, block_ms)
+        try:
+            while True:
+                events = [e for e in (_event(c, prefix, predicate) for c in changes) if e is not None]
+                for event in events[:-1]:
+                    event.more = True
+                yield from events
+                if stop is not None and stop.is_set():
+                    return
+                if len(changes) >= BATCH:
+                    changes, position = _poll(store, keys, position)
+                    continue
+                shared = hub.after(position, heartbeat)
+                if shared is not None:
+                    changes, position = shared
+                    if stop is not None and stop.is_set():
+                        return
+                    if not changes:
+                        yield None
+                    continue
                 woke = store.client.xread({keys.stream: f"{position}-0"}, count=1, block=block_ms)
                 if stop is not None and stop.is_set():
                     return
@@ -130,6 +230,8 @@ def watch_changes(
                     yield None
                     if stop is not None and stop.is_set():
                         return
-            changes, position = _poll(store, keys, position)
+                changes, position = _poll(store, keys, position)
+        finally:
+            hub.leave()
 
     return follow()

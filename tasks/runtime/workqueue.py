@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import celery
 
+from cluster.store.connection import redis_client
+
 if TYPE_CHECKING:
     import redis
 
@@ -187,9 +189,8 @@ class WorkQueue:
     @classmethod
     def from_settings(cls, settings: Settings, app: celery.Celery | None = None) -> WorkQueue:
         """The queue on ``settings.broker``; the bucket from $KUBEQ_WORKQUEUE_RATE / _BURST (10/s, 100)."""
-        import redis
 
-        client = redis.Redis.from_url(settings.broker)
+        client = redis_client(settings.broker)  # a plain or a redis+sentinel:// URL
         rate = _env_float("KUBEQ_WORKQUEUE_RATE", 10.0)
         burst = int(_env_float("KUBEQ_WORKQUEUE_BURST", 100))
         return cls(client, settings.broker_prefix, app, rate=rate, burst=burst)

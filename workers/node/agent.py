@@ -344,9 +344,11 @@ class NodeAgent:
 
 def _point_celery_at(settings: Settings) -> Any:
     """The Celery app, configured for ``settings``'s broker even if it was made before they were known."""
+    from cluster.store.connection import celery_broker
     from workers.celery_app import app
 
-    app.conf.broker_url = settings.broker
+    app.conf.broker_url, sentinel_options = celery_broker(settings.broker)
+    app.conf.broker_transport_options = {**app.conf.broker_transport_options, **sentinel_options}
     return app
 
 
