@@ -4,10 +4,12 @@ Every pod sandbox gets an address of the node's pod CIDR on the bridge (``kubeq0
 ``$KUBEQ_POD_BRIDGE``; the gateway is the CIDR's first address, held by the bridge), reached
 through a veth pair whose pod end is ``eth0`` in the sandbox's network namespace, with loopback up
 and a default route via the gateway. The host routes the CIDR to the bridge, so it reaches pods by
-IP (probes, curl). When the host does not forward IPv4, pods get routes to the host's addresses
-only (no default route): kubeq sets up no NAT, so nothing beyond the host is reachable. The pod CIDR is, in order: the one stored with live allocations, then
+IP (probes, curl). When the host forwards IPv4, pods get a default route and their traffic to other
+networks is masqueraded (``egress.py``); when it does not, pods get routes to the host's addresses
+only (no default route), so nothing beyond the host is reachable. The pod CIDR is, in order: the one stored with live allocations, then
 ``$KUBEQ_NODE_POD_CIDR``, then ``$KUBEQ_NODE_DATA_DIR/pod-cidr`` (the Node's ``spec.podCIDR``,
-written by the node agent), then ``10.244.<n>.0/24`` with ``n`` from a hash of the node name.
+written by the node agent; a node whose CIDR is not assigned yet refuses to make pod networks, and
+the kubelet retries), then, outside a node, ``10.244.<n>.0/24`` with ``n`` from a hash of the name.
 Allocations live in ``<state_dir>/ipam.json`` (under a file lock), so a restarted daemon frees
 the right addresses. Several nodes on one host share the bridge, each adding its own gateway.
 """
@@ -23,6 +25,8 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from workers.runtime import egress
 
 DEFAULT_BRIDGE = "kubeq0"
 
@@ -54,6 +58,8 @@ def configured_cidr() -> str:
                 return cidr
         except OSError:
             pass
+    if data_dir:  # a node's runtime: wait for the Node's podCIDR rather than guess one no host routes
+        raise RuntimeError("this node has no podCIDR yet (node IPAM has not assigned one); try again")
     return fallback_cidr(os.environ.get("KUBEQ_NODE_NAME") or os.uname().nodename)
 
 
@@ -140,6 +146,8 @@ class PodNetwork:
         if f" {gateway}/" not in addrs:
             run_ip(["addr", "add", f"{gateway}/{net.prefixlen}", "dev", self.bridge])
         run_ip(["link", "set", self.bridge, "up"])
+        if forwarding():
+            egress.ensure(str(net))
         return gateway
 
     def attach(self, sandbox_id: str, pid: int) -> str:
