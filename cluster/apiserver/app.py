@@ -11,7 +11,7 @@ from typing import Any
 
 from cluster import errors
 from cluster.api import openapi
-from cluster.apiserver import codecs, discovery, metrics, nodeproxy
+from cluster.apiserver import codecs, discovery, metrics, nodeproxy, phases
 from cluster.apiserver.handlers import VERBS, Reply, Request
 from cluster.apiserver.requests import parse_resource_path
 from cluster.registry import Registry
@@ -27,12 +27,14 @@ class APIServer:
     def __init__(self, registry: Registry, heartbeat: float = 1.0) -> None:
         self.registry = registry
         self.heartbeat = heartbeat
+        phases.instrument(registry)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/") or "/"
         verb, resource = method.lower(), ""
+        handled = 0.0  # when the verb's handler started (phase timing)
         proxied = nodeproxy.match(method, path)
         if proxied is not None:  # pods/{name}/log and /exec: answered by the pod's node
             return nodeproxy.serve(self.registry, environ, start_response, proxied)
@@ -51,6 +53,8 @@ class APIServer:
                 lambda: codecs.read_body(environ),
                 self.heartbeat,
             )
+            phases.begin()
+            handled = time.perf_counter()
             reply = VERBS[verb](request)
         except errors.StatusError as exc:
             reply = Reply(exc.code, exc.to_status())
@@ -63,10 +67,13 @@ class APIServer:
             start_response("200 OK", [("Content-Type", codecs.JSON), ("Cache-Control", "no-cache")])
             return reply.stream
         accept = environ.get("HTTP_ACCEPT", "")
+        encoding = time.perf_counter()
         if codecs.wants_yaml(accept):
             body, content_type = codecs.encode_yaml(reply.body), codecs.YAML
         else:
             body, content_type = codecs.encode_json(reply.body), codecs.JSON
+        if handled:
+            phases.finish(verb, encoding - handled, time.perf_counter() - encoding)
         return self._respond(
             start_response, reply.code, body, content_type, reply.warnings, started, verb, resource
         )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from cluster import errors
 from cluster.api.printers import table
-from cluster.apiserver import codecs, patching, watching
+from cluster.apiserver import codecs, patching, phases, watching
 from cluster.apiserver.patch import record_update_manager
 from cluster.apiserver.requests import RequestInfo, parse_bool, parse_duration, parse_int
 from cluster.registry import (
@@ -113,6 +114,14 @@ class Request:
         )
 
 
+def _decode(req: Request) -> Any:
+    """The request body as an object (its parse time counted as the "decode" phase)."""
+    t0 = time.perf_counter()
+    obj = codecs.decode_object(req.content_type, req.read_body())
+    phases.decoded(time.perf_counter() - t0)
+    return obj
+
+
 def get(req: Request) -> Reply:
     i = req.info
     if i.subresource == "scale":
@@ -162,7 +171,7 @@ def create(req: Request) -> Reply:
     opts = req.write_options()
     if i.subresource or i.name:
         return _create_subresource(req, opts)
-    obj = codecs.decode_object(req.content_type, req.read_body())
+    obj = _decode(req)
     if opts.field_manager:
         record_update_manager(
             None, obj, opts.field_manager, "Update", meta.now(), i.resource.api_version, i.resource.schema
@@ -174,7 +183,7 @@ def create(req: Request) -> Reply:
 def _create_subresource(req: Request, opts: WriteOptions) -> Reply:
     i = req.info
     if i.resource.plural == "pods" and i.subresource in ("binding", "eviction"):
-        body = codecs.decode_object(req.content_type, req.read_body())
+        body = _decode(req)
         assert i.namespace is not None
         if i.subresource == "binding":
             return Reply(201, subresources.bind(req.registry, i.namespace, i.name, body, opts))
@@ -185,7 +194,7 @@ def _create_subresource(req: Request, opts: WriteOptions) -> Reply:
 def update(req: Request) -> Reply:
     i = req.info
     opts = req.write_options()
-    obj = codecs.decode_object(req.content_type, req.read_body())
+    obj = _decode(req)
     if i.subresource == "scale":
         return Reply(200, patching.write_scale(req.registry, i.resource, i.namespace, i.name, obj, opts))
     if i.subresource not in ("", "status", "finalize"):

@@ -16,6 +16,7 @@ function raises ``ValueError`` for a malformed Sentinel URL.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
@@ -109,12 +110,20 @@ def sentinel_for(parsed: SentinelURL, **kwargs: Any) -> Sentinel:
     return Sentinel(list(parsed.sentinels), sentinel_kwargs=parsed.sentinel_kwargs(), **kwargs)
 
 
+MAX_CONNECTIONS = int(os.environ.get("KUBEQ_REDIS_MAX_CONNECTIONS", "1000"))  # per client (process)
+
+
 def redis_client(url: str, **kwargs: Any) -> redis.Redis:
     """A client for ``url``: ``Redis.from_url`` for plain URLs, the current master through
     Sentinel for ``redis+sentinel://`` ones (reconnects to the new master after a failover).
     ``kwargs`` (``decode_responses``, timeouts) apply to the data connections either way."""
     if not is_sentinel_url(url):
-        return redis.Redis.from_url(url, **kwargs)
+        # Callers that share one client over many greenlets or threads (the API server's
+        # gevent workers) wait for a free connection instead of failing at redis-py's default 100.
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=MAX_CONNECTIONS, timeout=30, **kwargs
+        )
+        return redis.Redis(connection_pool=pool)
     parsed = parse_sentinel_url(url)
     master = parsed.master_kwargs()
     db = master.pop("db")

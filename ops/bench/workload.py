@@ -223,3 +223,43 @@ def watch_delivery(base_url: str, clients: int, seconds: float, cpu: CpuMeter | 
     return Result(
         "watch", clients, len(latencies), missing + writing.errors, writing.seconds, latencies, writing.cpu
     )
+
+
+# -- the server's own counters ------------------------------------------------------------------
+
+PHASE_METRIC = "kubeq_apiserver_phase_seconds_total"
+DURATION_METRIC = "apiserver_request_duration_seconds"
+
+
+def scrape(base_url: str, resource: str = "configmaps") -> dict[tuple[str, str], float]:
+    """The API server's per-verb counters from ``/metrics``: (verb, phase) -> seconds for each phase,
+    (verb, "requests") and (verb, "seconds") -> count and summed duration of ``resource`` requests.
+
+    Meaningful across workers only when the server runs in multi-process metrics mode (see
+    ``cluster.apiserver.metrics``), as ``ops.bench.api.apiserver`` starts it.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = Client(base_url)
+    try:
+        status, body = client.call("GET", "/metrics")
+    finally:
+        client.close()
+    if status != 200:
+        raise RuntimeError(f"GET /metrics: {status} {body[:300]!r}")
+    out: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == PHASE_METRIC:
+                key = (labels["verb"], labels["phase"])
+            elif labels.get("resource") != resource:
+                continue
+            elif sample.name == DURATION_METRIC + "_count":
+                key = (labels["verb"], "requests")
+            elif sample.name == DURATION_METRIC + "_sum":
+                key = (labels["verb"], "seconds")
+            else:
+                continue
+            out[key] = out.get(key, 0.0) + sample.value
+    return out
