@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from cluster import trace
 from cluster.settings import Settings
 from cluster.store import Store, StreamChange
 from cluster.store.consumer import CLAIM_IDLE_MS
@@ -88,6 +89,7 @@ class Dispatcher:
         )
         if not batch:
             return 0
+        trace.mark_pods((c.object for c in batch if c.resource == "pods" and c.type == "ADDED"), "dispatched")
         self._unfinished = batch
         keys, failed = self.map([c for c in batch if not c.redelivered])
         again, failed_again = self.map([c for c in batch if c.redelivered])

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cluster import errors
+from cluster import errors, trace
 from cluster.api.resources import lookup
 from tasks.controllers.base import KeyedController
 from tasks.kubelet import runtime
@@ -117,11 +117,13 @@ class KubeletController(KeyedController):
     # ---- the sync ------------------------------------------------------------------------------
     def sync(self, key: str, ctx: Context) -> float | None:
         node, namespace, name = key.split("/", 2)
+        trace.mark(f"{namespace}/{name}", "kubelet_task")
         rt = runtime.current()
         try:
             pod: Obj | None = ctx.client.get(PODS, name, namespace)
         except errors.NotFound:
             pod = None
+        trace.mark_pod(pod, "kubelet_sync")
         ours = [
             s for s in rt.list_pod_sandboxes() if (s.config.namespace, s.config.name) == (namespace, name)
         ]
@@ -176,6 +178,7 @@ class KubeletController(KeyedController):
             )
         )
         sandbox = rt.pod_sandbox_status(sandbox_id)
+        trace.mark(md["uid"], "sandbox_ready")
         pod_ip = sandbox.ip or host_ip
         view_pod = {**pod, "status": {**old_status, "hostIP": host_ip, "podIP": pod_ip}}
         policy = spec.get("restartPolicy") or "Always"
@@ -235,6 +238,7 @@ class KubeletController(KeyedController):
             stop_all(rt, rt.list_containers(sandbox_id), grace_period(pod), pod)
         if status_changed(old_status, status):
             ctx.client.patch(PODS, md["name"], {"status": status}, md.get("namespace"), subresource="status")
+            trace.mark(md["uid"], f"status_written:{phase}")
         if phase in TERMINAL:
             return None
         return min([*waits, resync_seconds()])
@@ -418,6 +422,7 @@ class _Actor:
             self.fail(c, "RunContainerError", f"failed to start container {name}: {exc}")
             self.waits.append(crashloop_delay(attempt))
             return False
+        trace.mark_pod(self.pod, "container_started")
         self.k.event(self.ctx, self.pod, "Normal", "Started", f"Started container {name}")
         if not self.post_start(c, container_id):
             self.waits.append(crashloop_delay(attempt))

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from cluster import errors
+from cluster import errors, trace
 from cluster.api.resources import lookup
 from cluster.client import Client
 from tasks.runtime.controller import Change, Context, Watch
@@ -258,6 +258,7 @@ class SchedulerController:
         placed = [(pod, d.node) for pod, d in decisions if d.node]
         for pod, node in placed:
             cache.assume(pod_key(pod), node)
+        trace.mark_pods((pod for pod, _ in placed), "placed")
         if placed:  # shared before the lock goes, so the next pass on any worker counts them
             now = time.time()
             ctx.redis.zadd(recent, {json.dumps([pod_key(p), n]): now for p, n in placed})

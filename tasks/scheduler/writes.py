@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from cluster import errors
+from cluster import errors, trace
 from cluster.api.resources import lookup
 from cluster.client import Client
 from tasks.runtime import events
@@ -28,8 +28,10 @@ def bind(client: Client, pod: Obj, node: str) -> bool:
         "metadata": {"name": md["name"], "uid": md.get("uid")},
         "target": {"apiVersion": "v1", "kind": "Node", "name": node},
     }
+    trace.mark_pod(pod, "bind_posted")
     try:
         client.request("POST", client.path(PODS, md["namespace"], md["name"], "binding"), body)
+        trace.mark_pod(pod, "bound")
         return True
     except (errors.Conflict, errors.NotFound):
         return False

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from cluster import trace
 from tasks.kubelet import cri
 from tasks.kubelet.cri_codec import decode
 from workers.runtime import isolation, procfs, spawn
@@ -245,6 +246,7 @@ class ProcessRuntime:
                     os.close(fd)
             c.pid_start = procfs.start_time(c.proc.pid)
             c.status.pid, c.status.started_at, c.status.state = c.proc.pid, time.time(), cri.RUNNING
+            trace.mark(sandbox.config.pod_uid if sandbox else None, "process_started", c.status.started_at)
             c.status.ready = c.config.readiness is None
             c.status.started = c.config.startup is None
             self._start_pumps(container_id, c, readers)
