@@ -47,12 +47,14 @@ from tasks.kubelet.status import (
     status_changed,
 )
 from tasks.kubelet.volumes import materialize, mounts
+from tasks.runtime import events
 from tasks.runtime.controller import Change, Context, Watch
 
 Obj = dict[str, Any]
 PODS = lookup("", "v1", "pods")
 NODES = lookup("", "v1", "nodes")
 SERVICES = lookup("", "v1", "services")
+SERVICES_TTL = 2.0  # seconds a node reuses its list of a namespace's Services (pod env links)
 DNS_SERVICE = ("kube-system", "kube-dns")  # its ClusterIP is the pods' nameserver
 DNS_IP_TTL = 30.0  # seconds the kubelet trusts a looked-up kube-dns ClusterIP
 log = logging.getLogger("kubeq.kubelet")
@@ -257,18 +259,32 @@ class KubeletController(KeyedController):
             cache[node] = (addresses.get("InternalIP") or "127.0.0.1", dict(status.get("allocatable") or {}))
         return cache[node]
 
+    def event(self, ctx: Context, obj: Obj, type_: str, reason: str, message: str) -> None:
+        """Events go out on a background thread: a pod start does not wait for them."""
+        events.record_async(ctx.client, obj, type_, reason, message, self.component)
+
+    @staticmethod
+    def cached(ctx: Context, key: str, ttl: float, read: Any) -> Any:
+        """``read()``, remembered per process for ``ttl`` seconds under ``key`` (the kubelet's
+        informer-like view of Services: a pod start needs no fresh list of them)."""
+        cache = ctx.caches.setdefault("kubelet.ttl", {})
+        hit = cache.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            hit = cache[key] = (time.monotonic() + ttl, read())
+        return hit[1]
+
     def dns_ip(self, ctx: Context) -> str | None:
         """The kube-dns Service's ClusterIP (None when there is none), cached ``DNS_IP_TTL`` seconds."""
-        cache = ctx.caches.setdefault("kubelet.dns", {})
-        if cache.get("until", 0.0) < time.monotonic():
+
+        def read() -> str | None:
             try:
-                ip = (ctx.client.get(SERVICES, DNS_SERVICE[1], DNS_SERVICE[0]).get("spec") or {}).get(
-                    "clusterIP"
-                )
+                spec = ctx.client.get(SERVICES, DNS_SERVICE[1], DNS_SERVICE[0]).get("spec") or {}
             except errors.NotFound:
-                ip = None
-            cache.update(ip=ip if ip and ip != "None" else None, until=time.monotonic() + DNS_IP_TTL)
-        return cache["ip"]
+                return None
+            ip = spec.get("clusterIP")
+            return ip if ip and ip != "None" else None
+
+        return self.cached(ctx, "dns", DNS_IP_TTL, read)
 
     def dns_config(self, ctx: Context, pod: Obj) -> str:
         """The pod's resolv.conf text for its dnsPolicy (``tasks.kubelet.resolvconf``)."""
@@ -280,13 +296,25 @@ class KubeletController(KeyedController):
         namespace = pod["metadata"].get("namespace", "default")
         found: list[Obj] = []
         if (pod.get("spec") or {}).get("enableServiceLinks") is not False:
-            found = ctx.client.list(SERVICES, namespace)["items"]
+            found = list(
+                self.cached(
+                    ctx, f"services/{namespace}", SERVICES_TTL, lambda: self._services(ctx, namespace)
+                )
+            )
         if namespace != "default" or not found:
-            try:
-                found.append(ctx.client.get(SERVICES, "kubernetes", "default"))
-            except errors.NotFound:
-                pass
+            found += self.cached(ctx, "services/default/kubernetes", SERVICES_TTL, lambda: self._master(ctx))
         return found
+
+    @staticmethod
+    def _services(ctx: Context, namespace: str) -> list[Obj]:
+        return ctx.client.list(SERVICES, namespace)["items"]
+
+    @staticmethod
+    def _master(ctx: Context) -> list[Obj]:
+        try:
+            return [ctx.client.get(SERVICES, "kubernetes", "default")]
+        except errors.NotFound:
+            return []
 
     def lookup(self, ctx: Context) -> Any:
         def get(plural: str, namespace: str, name: str) -> Obj | None:

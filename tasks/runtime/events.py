@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +78,18 @@ def record(client: Any, obj: Obj, type_: str, reason: str, message: str, compone
     except Exception:  # best effort: an Event never fails the reconcile that records it
         log.warning("recording event %s/%s failed", namespace, name, exc_info=True)
         return None
+
+
+_background: ThreadPoolExecutor | None = None
+
+
+def record_async(client: Any, obj: Obj, type_: str, reason: str, message: str, component: str) -> None:
+    """``record`` on a shared background thread: the caller does not wait for the API (client-go's
+    event broadcaster does the same). Events of one process keep their order only roughly."""
+    global _background
+    if _background is None:
+        _background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="events")
+    _background.submit(record, client, obj, type_, reason, message, component)
 
 
 def _count_again(client: Any, namespace: str, name: str, stamp: str) -> Obj | None:

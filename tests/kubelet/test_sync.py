@@ -108,8 +108,17 @@ class Harness:
                 raise AssertionError(f"timed out; last status {json.dumps(pod.get('status'), indent=1)}")
             time.sleep(0.1)
 
-    def events(self, name: str) -> list[Obj]:
-        return [e for e in self.client.list(EVENTS, self.ns)["items"] if e["involvedObject"]["name"] == name]
+    def events(self, name: str, *reasons: str, timeout: float = 5.0) -> list[Obj]:
+        """The pod's Events, once every one of ``reasons`` is among them (the kubelet posts Events
+        in the background); AssertionError after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [
+                e for e in self.client.list(EVENTS, self.ns)["items"] if e["involvedObject"]["name"] == name
+            ]
+            if set(reasons) <= {e["reason"] for e in found} or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
 
 
 @pytest.fixture
@@ -189,7 +198,7 @@ def test_pod_runs_with_env_and_volumes_then_deletes(h: Harness, rt: ProcessRunti
     assert seen["vols"]["volumes/cfg/color"] == ["red", "0o644"]
     assert seen["vols"]["volumes/sec/pw"] == ["hunter2", "0o400"]
     assert seen["vols"]["volumes/info/labels"][0] == 'app="web"'
-    reasons = {e["reason"] for e in h.events("web")}
+    reasons = {e["reason"] for e in h.events("web", "Created", "Started")}
     assert {"Created", "Started"} <= reasons
 
     pid = rt.list_containers()[0].pid
@@ -201,7 +210,7 @@ def test_pod_runs_with_env_and_volumes_then_deletes(h: Harness, rt: ProcessRunti
         h.get("web")
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     assert rt.list_pod_sandboxes() == []
-    assert "Killing" in {e["reason"] for e in h.events("web")}
+    assert "Killing" in {e["reason"] for e in h.events("web", "Killing")}
 
 
 def test_crashing_container_backs_off(h: Harness) -> None:
@@ -215,7 +224,7 @@ def test_crashing_container_backs_off(h: Harness) -> None:
     assert cs["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     assert cs["lastState"]["terminated"]["exitCode"] == 1
     assert pod["status"]["phase"] == "Running" and cond(pod, "Ready") == "False"
-    assert "BackOff" in {e["reason"] for e in h.events("crash")}
+    assert "BackOff" in {e["reason"] for e in h.events("crash", "BackOff")}
     # the requeue delay returned is the back-off left, not the poll interval
     delay = h.kubelet.sync(h.key("crash"), h.ctx)
     assert delay is not None and delay <= 0.3 * 2 ** cs["restartCount"] + 0.1
@@ -257,7 +266,7 @@ def test_image_only_container_waits_with_a_clear_reason(h: Harness) -> None:
     pod = h.sync_until("img", lambda p: "waiting" in cstatus(p).get("state", {}))
     waiting = cstatus(pod)["state"]["waiting"]
     assert waiting["reason"] == "CreateContainerError" and "nginx:1.27" in waiting["message"]
-    failed = [e for e in h.events("img") if e["reason"] == "Failed"]
+    failed = [e for e in h.events("img", "Failed") if e["reason"] == "Failed"]
     assert failed and failed[0]["type"] == "Warning"
 
 

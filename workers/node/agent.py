@@ -41,6 +41,7 @@ from workers.proxy.source import ProxySource
 NODES = lookup("", "v1", "nodes")
 STATUS_SECONDS = 10.0  # lease renewal and node status update period (KUBEQ_NODE_STATUS_SECONDS: tests)
 DEFAULT_PORT = 10250
+DEFAULT_CONCURRENCY = 16  # kubelet sync threads: a sync mostly waits on the API server and the runtime
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
@@ -359,7 +360,7 @@ def run_node(
     isolation: str = "auto",
     max_pods: int = 110,
     port: int = DEFAULT_PORT,
-    concurrency: int = 4,
+    concurrency: int | None = None,
     proxy_mode: str | None = None,
 ) -> None:
     """Run node ``name`` until SIGTERM/SIGINT (see the module docstring); data under ``data_dir``
@@ -372,6 +373,7 @@ def run_node(
         from workers.roles import run_worker
 
         _point_celery_at(settings)
-        run_worker(node_queue(name), f"kubelet@{name}", "threads", concurrency)
+        threads = concurrency or int(os.environ.get("KUBEQ_NODE_CONCURRENCY", DEFAULT_CONCURRENCY))
+        run_worker(node_queue(name), f"kubelet@{name}", "threads", threads)
     finally:
         agent.close()
