@@ -14,6 +14,7 @@ than the hub's memory, or the hub's reader failed) polls Redis itself as before.
 from __future__ import annotations
 
 import bisect
+import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from cluster.store.store import Keys, Store
 
 BATCH = 500
-HUB_KEEP = 5000  # recent changes a hub keeps for watchers that fall behind a little
+HUB_KEEP = 500  # recent changes a hub keeps (up to twice as many) for watchers a little behind
 
 
 class WatchEvent:
@@ -111,7 +112,7 @@ class _Hub:
     """
 
     _lock = threading.Lock()
-    _hubs: dict[tuple[int, str], _Hub] = {}
+    _hubs: dict[tuple[int, int, str], _Hub] = {}  # (pid, id(client), stream key): a fork starts afresh
 
     def __init__(self, store: Store, keys: Keys, position: int, block_ms: int) -> None:
         self.store, self.keys, self.block_ms = store, keys, block_ms
@@ -125,26 +126,38 @@ class _Hub:
     @classmethod
     def join(cls, store: Store, keys: Keys, position: int, block_ms: int) -> _Hub:
         """The hub of ``keys.stream`` on ``store``'s client, started at ``position`` if new."""
-        key = (id(store.client), keys.stream)
-        with cls._lock:
+        key = (os.getpid(), id(store.client), keys.stream)
+        with cls._lock:  # held for dict work only: it may be a real lock in a gevent process
             hub = cls._hubs.get(key)
+            new = hub is None
             if hub is None:
                 hub = cls._hubs[key] = _Hub(store, keys, position, block_ms)
-                threading.Thread(target=hub._read, args=(key,), name="watch-hub", daemon=True).start()
             hub.subscribers += 1
-            return hub
+        if new:
+            threading.Thread(target=hub._read, args=(key,), name="watch-hub", daemon=True).start()
+        return hub
+
+    @classmethod
+    def _forget_all(cls) -> None:
+        """In a forked child: the parent's readers do not exist here (nor may its lock be free)."""
+        cls._lock = threading.Lock()
+        cls._hubs = {}
 
     def leave(self) -> None:
         with self._lock:
             self.subscribers -= 1
 
-    def _read(self, key: tuple[int, str]) -> None:
+    def _drop(self, key: tuple[int, int, str]) -> None:
+        if self._hubs.get(key) is self:
+            del self._hubs[key]
+
+    def _read(self, key: tuple[int, int, str]) -> None:
         """Follow the stream until no watcher is left; on any error mark the hub failed and end."""
         try:
             while True:
                 with self._lock:
                     if self.subscribers <= 0:
-                        del self._hubs[key]
+                        self._drop(key)
                         return
                 stream = {self.keys.stream: f"{self.position}-0"}
                 self.store.client.xread(stream, count=1, block=self.block_ms)
@@ -165,8 +178,7 @@ class _Hub:
                         self.ready.notify_all()
         except Exception:  # noqa: BLE001 - the watchers fall back to polling Redis themselves
             with self._lock:
-                if self._hubs.get(key) is self:
-                    del self._hubs[key]
+                self._drop(key)
             with self.ready:
                 self.failed = True
                 self.ready.notify_all()
@@ -183,6 +195,9 @@ class _Hub:
                 return None
             start = bisect.bisect_right(self.revisions, position)
             return self.changes[start:], max(position, self.position)
+
+
+os.register_at_fork(after_in_child=_Hub._forget_all)
 
 
 def watch_changes(
