@@ -14,27 +14,24 @@ on its own state prefix; with ``--redis-url`` its keys are removed at the end.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
-import redis
-
 from cluster.apiserver import phases
-from cluster.store import start_embedded
-from cluster.store.embedded import free_port
 from ops.bench import report, workload
 from ops.bench.direct import run_direct
-from ops.bench.harness import CpuMeter, Result, children_of, machine_facts
-from workers.local_cluster import stop_process, wait_ready
+from ops.bench.harness import CpuMeter, Result, children_of, machine_facts, machine_line
+from ops.bench.phases_report import hook_cost_us, phase_split, render_phases
+from ops.bench.servers import ROOT, apiserver, open_redis, redis_cpu, redis_server
+from ops.bench.servers import drop_prefix as _drop_prefix
 
-ROOT = Path(__file__).resolve().parents[2]
+# ``ops.bench.scale`` still imports these from here (ROOT, apiserver, redis_server, _drop_prefix)
+__all__ = ["ROOT", "FULL", "QUICK", "_drop_prefix", "apiserver", "benchmark", "main", "redis_server"]
+
 RESULTS = Path(__file__).resolve().parent / "results"
 VERBS = ("create", "get", "list", "update", "watch")
 PHASED = ("create", "update", "get", "list")  # the verbs whose phases are reported
@@ -55,79 +52,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextmanager
-def redis_server(url: str | None) -> Iterator[tuple[str, str]]:
-    """(url, description) of the Redis to use: ``url``, or an embedded one in a temp dir."""
-    if url:
-        yield url, f"Redis at {url} (given)"
-        return
-    with tempfile.TemporaryDirectory(prefix="kubeq-bench-") as tmp, start_embedded(tmp) as server:
-        yield server.url, f"embedded Redis on 127.0.0.1:{server.port} (appendonly, fsync everysec)"
-
-
-@contextmanager
-def apiserver(redis_url: str, prefix: str, workers: int) -> Iterator[tuple[str, int]]:
-    """A ``kubeq apiserver`` process; yields (base url, pid) and stops it afterwards.
-
-    Its ``/metrics`` sums all workers (prometheus_client's multi-process mode, in a temp dir).
-    """
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="kubeq-bench-metrics-") as metrics_dir:
-        env = dict(
-            os.environ,
-            KUBEQ_STATE_PREFIX=prefix,
-            KUBEQ_APISERVER_WORKERS=str(workers),
-            PROMETHEUS_MULTIPROC_DIR=metrics_dir,
-            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        )
-        cmd = [
-            sys.executable,
-            "-m",
-            "workers.cli",
-            "apiserver",
-            "--port",
-            str(port),
-            "--redis-url",
-            redis_url,
-        ]
-        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdin=subprocess.DEVNULL)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_ready(url + "/readyz", 60, proc)
-            yield url, proc.pid
-        finally:
-            stop_process(proc)
-
-
-def _redis_cpu(client: redis.Redis) -> Callable[[], float]:
-    def read() -> float:
-        info = client.info("cpu")
-        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-    return read
-
-
-def _drop_prefix(client: redis.Redis, prefix: str) -> None:
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    for i in range(0, len(keys), 1000):
-        client.delete(*keys[i : i + 1000])
-
-
 def benchmark(args: argparse.Namespace) -> tuple[dict[str, object], dict[str, list[Result]]]:
     """Run everything, print the tables; return the figures and the API results per verb."""
     levels = [int(x) for x in str(args.clients).split(",") if x.strip()]
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     run = uuid.uuid4().hex[:6]
     with ExitStack() as stack:
-        redis_url, redis_desc = stack.enter_context(redis_server(args.redis_url))
-        admin = redis.Redis.from_url(redis_url, decode_responses=True)
-        stack.callback(admin.close)
-        if args.redis_url:
-            stack.callback(_drop_prefix, admin, prefix)
+        redis_url, redis_desc, admin = open_redis(stack, args.redis_url, prefix)
         version = admin.info("server").get("redis_version", "?")
         base_url, pid = stack.enter_context(apiserver(redis_url, prefix, args.workers))
         sizes = workload.prepare(base_url, max(levels))
-        meter = CpuMeter({"apiserver": lambda: children_of(pid)}, {"redis": _redis_cpu(admin)})
+        meter = CpuMeter({"apiserver": lambda: children_of(pid)}, {"redis": redis_cpu(admin)})
         store_prefix = f"{prefix}-direct"
         context = _context(args, levels, base_url, redis_desc, version, sizes)
         print(_header(context), flush=True)
@@ -204,8 +139,7 @@ def _header(c: dict[str, object]) -> str:
     return "\n".join(
         [
             "kubeq API benchmark",
-            f"machine: {c['cpus']} CPUs ({c['machine']}, {c['system']}), {c['python']}, "
-            f"load average at start {c['load_average_at_start']}",
+            machine_line(c),
             f"peer: {c['peer']}; {c['redis']}",
             f"load generator: {c['load_generator']}, same machine",
             f"sizes: configmap with one {c['configmap_value_bytes']}-byte value ({c['object_bytes']} B as JSON); "
@@ -253,112 +187,6 @@ def render(api: dict[str, list[Result]], direct: dict[str, list[Result]]) -> str
         out += ["", f"direct store {verb} (ceiling: Lua script via Store, no HTTP)", head + "  API/direct"]
         out += [row(d, f"  {_ratio(a, d):.3f}") for a, d in zip(api[verb], results, strict=True)]
     return "\n".join(out)
-
-
-# -- where the time goes --------------------------------------------------------------------------
-
-
-def phase_split(
-    verb: str, result: Result, before: dict[tuple[str, str], float], after: dict[tuple[str, str], float]
-) -> dict[str, float]:
-    """Mean milliseconds per request of each server phase over one run (the counters' difference),
-    the rest of the app's time ("other_app") and what lies outside it ("outside": HTTP parsing,
-    gevent, sockets and the client), against the mean latency the clients saw."""
-
-    def delta(phase: str) -> float:
-        return after.get((verb, phase), 0.0) - before.get((verb, phase), 0.0)
-
-    requests = delta("requests")
-    per = 1000.0 / requests if requests else 0.0
-    out = {"clients": float(result.clients), "requests": requests}
-    out["client_ms"] = sum(result.latencies_ms) / len(result.latencies_ms) if result.latencies_ms else 0.0
-    out["app_ms"] = delta("seconds") * per
-    for phase in phases.PHASES:
-        out[f"{phase}_ms"] = delta(phase) * per
-    out["other_app_ms"] = out["app_ms"] - sum(out[f"{phase}_ms"] for phase in phases.PHASES)
-    out["outside_ms"] = out["client_ms"] - out["app_ms"]
-    # the API server's CPU per request: how much of the latency is its work rather than waiting
-    busy = result.cpu.get("apiserver")
-    out["server_cpu_ms"] = busy / 100.0 * result.seconds * per if busy is not None else 0.0
-    return {k: round(v, 4) for k, v in out.items()}
-
-
-SPLIT_PARTS = (*phases.PHASES, "other_app", "outside")
-
-
-def render_phases(split: dict[str, list[dict[str, float]]], cost_us: float) -> str:
-    """One table: per verb and level, each part's mean ms and its share of the client's latency."""
-    rows = []
-    for verb, runs in split.items():
-        for r in runs:
-            whole = r["client_ms"]
-            cells = [
-                f"{r[f'{p}_ms']:.3f} ({100 * r[f'{p}_ms'] / whole:.0f}%)" if whole else "-"
-                for p in SPLIT_PARTS
-            ]
-            rows.append([verb, int(r["clients"]), int(r["requests"]), whole, r["server_cpu_ms"], *cells])
-    headers = [
-        "verb",
-        "clients",
-        "requests",
-        "client mean ms",
-        "server CPU ms",
-        *(f"{p} ms (%)" for p in SPLIT_PARTS),
-    ]
-    return "\n".join(
-        [
-            "",
-            "where the time goes (server counters kubeq_apiserver_phase_seconds_total, mean per request;",
-            "% of the mean latency the clients saw). decode: body parse + schema check; admission: the",
-            "handler's own work (defaults, validation, strategy, managedFields; reads: query, selectors);",
-            "store: Store calls (codec + Redis round trips, incl. waiting for the worker's CPU under load);",
-            "encode: reply serialisation; other_app: routing, metrics; outside: HTTP/gevent/sockets/client.",
-            "server CPU ms: the API server processes' CPU time per request (all workers, whole run)",
-            report.table(headers, rows),
-            f"phase hooks cost: {cost_us:.2f} us per request (in-process microbenchmark of the hook path)"
-            + _cost_share(split, cost_us),
-        ]
-    )
-
-
-def _cost_share(split: dict[str, list[dict[str, float]]], cost_us: float) -> str:
-    """The hook cost as a share of the 1-client create's server CPU per request, when measured."""
-    one = next((r for r in split.get("create", []) if r["clients"] == 1 and r["server_cpu_ms"]), None)
-    return f" = {cost_us / 10 / one['server_cpu_ms']:.1f}% of a 1-client create's server CPU" if one else ""
-
-
-def hook_cost_us(rounds: int = 5000, repeats: int = 7) -> float:
-    """Microseconds the phase hooks add to one update-shaped request (begin, a decode, a schema
-    check, two store calls, finish and the app's extra clock reads) beyond calling the same no-ops;
-    the least of ``repeats`` timings (the one least disturbed by the machine's other work). The
-    periodic flush into the counters (a few per verb every 0.1 s) is left out: per request, nil."""
-    clock = time.perf_counter
-
-    def noop() -> None:
-        return None
-
-    store_call, schema_call = phases.timed_store(noop), phases.timed_decode(noop)
-
-    def bare() -> float:
-        t0 = clock()
-        for _ in range(rounds):
-            noop(), noop(), noop()
-        return clock() - t0
-
-    def hooked() -> float:
-        t0 = clock()
-        for _ in range(rounds):
-            phases.begin()
-            handled = clock()
-            d = clock()
-            phases.decoded(clock() - d)
-            schema_call(), store_call(), store_call()
-            encoding = clock()
-            phases.finish("bench-hook-cost", encoding - handled, clock() - encoding)
-        return clock() - t0
-
-    extra = min(hooked() for _ in range(repeats)) - min(bare() for _ in range(repeats))
-    return max(extra, 0.0) / rounds * 1e6
 
 
 def mutating_target(api: dict[str, list[Result]]) -> dict[str, object]:

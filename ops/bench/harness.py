@@ -62,6 +62,15 @@ def machine_facts() -> dict[str, object]:
     }
 
 
+def machine_line(facts: dict[str, object]) -> str:
+    """The ``machine:`` line of a benchmark's header, from ``machine_facts()``."""
+    c = facts
+    return (
+        f"machine: {c['cpus']} CPUs ({c['machine']}, {c['system']}), {c['python']}, "
+        f"load average at start {c['load_average_at_start']}"
+    )
+
+
 def percentile(values: list[float], q: float) -> float:
     """The nearest-rank ``q``-th percentile (0 for no values)."""
     if not values:

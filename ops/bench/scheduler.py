@@ -22,7 +22,6 @@ scheduler_perf runs no kubelets at all. They move bound pods to Running, as kwok
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -40,8 +39,9 @@ import redis
 from cluster.api.resources import lookup
 from cluster.client import Client
 from ops.bench import report
-from ops.bench.api import ROOT, _redis_cpu, apiserver, redis_server
-from ops.bench.harness import CpuMeter, children_of, machine_facts, percentile
+from ops.bench.harness import CpuMeter, children_of, machine_facts, machine_line, percentile
+from ops.bench.podwatch import PodWatch
+from ops.bench.servers import ROOT, apiserver, component_env, open_redis, redis_cpu
 from ops.bench.workload import Client as HttpClient
 from tasks.scheduler.framework import resources as res
 from workers.local_cluster import stop_process
@@ -127,34 +127,20 @@ def _groups(nodes: int, pods: int) -> int:
     return max(1, -(-pods * 2 // max(nodes, 1)))
 
 
-class BindWatch:
+class BindWatch(PodWatch):
     """One watch on the namespace's pods: when each pod was first seen with a node."""
 
     def __init__(self, server: str) -> None:
-        self.client = Client(server, user_agent="kubeq-bench")
         self.bound: dict[str, tuple[float, str]] = {}
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.rv = self.client.list(PODS, NAMESPACE)["metadata"]["resourceVersion"]
-        self.thread = threading.Thread(target=self._run, name="bind-watch", daemon=True)
-        self.thread.start()
+        super().__init__(server, NAMESPACE, "bind-watch")
 
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                for event in self.client.watch(PODS, NAMESPACE, resource_version=self.rv, bookmarks=True):
-                    obj = event["object"]
-                    self.rv = obj["metadata"].get("resourceVersion") or self.rv
-                    node = (obj.get("spec") or {}).get("nodeName")
-                    if node and event["type"] != "BOOKMARK":
-                        name = obj["metadata"]["name"]
-                        with self.lock:
-                            if name not in self.bound:
-                                self.bound[name] = (time.time(), node)
-                    if self.stop.is_set():
-                        return
-            except Exception:  # a dropped watch resumes from the last version seen
-                time.sleep(0.2)
+    def seen(self, kind: str, obj: dict[str, Any], at: float) -> None:
+        node = (obj.get("spec") or {}).get("nodeName")
+        if node and kind != "BOOKMARK":
+            name = obj["metadata"]["name"]
+            with self.lock:
+                if name not in self.bound:
+                    self.bound[name] = (at, node)
 
     def count(self) -> int:
         with self.lock:
@@ -312,17 +298,12 @@ def _wait_nodes_seen(client: Client, nodes: int, timeout: float = 120.0) -> None
 def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     with ExitStack() as stack:
-        redis_url, redis_desc = stack.enter_context(redis_server(args.redis_url))
-        admin = redis.Redis.from_url(redis_url, decode_responses=True)
-        stack.callback(admin.close)
+        redis_url, redis_desc, admin = open_redis(stack, args.redis_url, None)  # keys left in place
         base_url, api_pid = stack.enter_context(apiserver(redis_url, prefix, args.workers))
-        env = dict(
-            os.environ,
-            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-            KUBEQ_REDIS_URL=redis_url,
-            KUBEQ_STATE_PREFIX=prefix,
-            KUBEQ_SERVER=base_url,
-            KUBEQ_BROKER_PREFIX=f"{prefix}-broker:",
+        env = component_env(
+            redis_url,
+            prefix,
+            base_url,
             # hollow Leases renew every --lease-seconds: the node lifecycle controller must not
             # call them unreachable in between (Kubernetes' 40 s grace assumes 10 s renewals)
             KUBEQ_NODE_MONITOR_GRACE_PERIOD=str(max(40.0, 4 * args.lease_seconds)),
@@ -354,7 +335,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 "controller-manager": lambda: pids("controller-manager"),
                 "hollow": lambda: pids("hollow"),
             },
-            {"redis": _redis_cpu(admin)},
+            {"redis": redis_cpu(admin)},
         )
         watch = BindWatch(base_url)
         stack.callback(watch.stop.set)
@@ -431,8 +412,7 @@ def render(f: dict[str, Any]) -> str:
     head = [
         f"kubeq scheduler benchmark: {c['nodes']} hollow nodes, {c['pods']} pods, variant {c['variant']}, "
         f"{c['schedulers']} scheduler worker(s)",
-        f"machine: {c['cpus']} CPUs ({c['machine']}, {c['system']}), {c['python']}, "
-        f"load average at start {c['load_average_at_start']}",
+        machine_line(c),
         f"{c['redis']}; apiserver {c['apiserver_workers']} workers; {c['creators']} creator threads; "
         f"nodes registered in {c['node_startup_seconds']} s (not counted); hollow nodes "
         + ("move bound pods to Running" if c.get("pods_started", True) else "leave bound pods Pending"),
