@@ -32,3 +32,9 @@ def loads(data: str | bytes | bytearray) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return json.loads(data)  # what orjson refuses but JSON allows (e.g. integers past 64 bits)
+
+
+def fragment(text: str) -> Any:
+    """Already-encoded JSON that ``dumpb`` writes out verbatim (a list page built from stored text
+    without parsing and re-encoding every object)."""
+    return orjson.Fragment(text)

@@ -32,21 +32,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resync_cloud_at_start() -> list[str]:
-    """Queue every key of every ``cloud`` controller (forced, twice); the controller names."""
-    from tasks.runtime.registry import controllers
-    from tasks.runtime.workqueue import LEASE
-    from workers.celery_app import app
-
-    names = [name for name, ctl in controllers().items() if ctl.queue == QUEUE_CLOUD]
-    for name in names:
-        for countdown in (0, LEASE + 2):
-            app.send_task(
-                "kubeq.resync", kwargs={"controller": name, "force": True}, countdown=countdown or None
-            )
-    return names
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the cloud-controller-manager worker until SIGTERM; 2 on an unknown provider."""
     args = _parser().parse_args(argv)
@@ -65,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     if provider_name() not in known():
         print(f"unknown cloud provider {provider_name()!r} (known: {', '.join(known())})", file=sys.stderr)
         return 2
-    from workers.roles import hostname, run_worker
+    from workers.roles import hostname, resync_at_start, run_worker
 
-    names = resync_cloud_at_start()
+    names = resync_at_start(QUEUE_CLOUD)
     if not names:
         logging.getLogger("kubeq.cloud").warning(
             "no controller runs on queue %r: add tasks.cloud controllers to the registry", QUEUE_CLOUD

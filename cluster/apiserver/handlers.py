@@ -133,7 +133,8 @@ def get(req: Request) -> Reply:
 
 def list_(req: Request) -> Reply:
     i = req.info
-    result = req.registry.list(i.resource, i.namespace, req.list_query())
+    as_json = not codecs.table_request(req.accept) and not codecs.wants_yaml(req.accept)
+    result = req.registry.list(i.resource, i.namespace, req.list_query(), raw=as_json)
     return Reply(200, req.render(result, result["items"], result["metadata"]))
 
 

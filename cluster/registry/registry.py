@@ -63,8 +63,9 @@ class Registry:
         """The stored object; ``NotFound`` if absent."""
         return self.store.get(resource.qualified, resource.key(namespace, name))
 
-    def list(self, resource: Resource, namespace: str | None, query: ListQuery) -> Obj:
-        """A ``<Kind>List`` at one revision, filtered and paginated as asked."""
+    def list(self, resource: Resource, namespace: str | None, query: ListQuery, raw: bool = False) -> Obj:
+        """A ``<Kind>List`` at one revision, filtered and paginated as asked; ``raw``: items may be
+        encoded-JSON fragments (when no selector filters them), for a reply written as JSON."""
         pred = predicate(resource, query.label_selector, query.field_selector)
         rv = parse_rv(query.resource_version)
         exact = query.resource_version_match == "Exact" or (query.limit and not query.resource_version_match)
@@ -78,6 +79,7 @@ class Registry:
             continue_token=query.continue_token or None,
             revision=revision,
             predicate=pred,
+            raw=raw and pred is None,
         )
         list_meta: Obj = {"resourceVersion": str(result.revision)}
         if result.continue_token:

@@ -44,6 +44,12 @@ def decode_stored(value: Any) -> tuple[int, dict[str, Any]]:
     return int(rev), jsoncodec.loads(body.replace(RV_PLACEHOLDER, rev, 1))
 
 
+def stored_json(value: Any) -> str:
+    """A stored ``"<revision>\\n<template>"`` value -> the object's JSON text, revision filled in."""
+    rev, _, body = text(value).partition("\n")
+    return body.replace(RV_PLACEHOLDER, rev, 1)
+
+
 def name_of(key: str) -> str:
     """``ns/name`` -> ``name``."""
     return key.rpartition("/")[2]

@@ -45,6 +45,10 @@ class _Entry:
     def object(self) -> dict[str, Any]:
         return codec.decode_stored(self.raw)[1] if self.stored else jsoncodec.loads(self.raw)
 
+    def fragment(self) -> Any:
+        """The object as encoded JSON, never parsed (see ``list_at``'s ``raw``)."""
+        return jsoncodec.fragment(codec.stored_json(self.raw) if self.stored else self.raw)
+
 
 class _Pager:
     """Walks the keys of one resource range in order, as they were at one revision."""
@@ -123,6 +127,7 @@ def list_at(
     continue_token: str | None = None,
     revision: int | None = None,
     predicate: Callable[[dict[str, Any]], bool] | None = None,
+    raw: bool = False,
 ) -> ListResult:
     """See ``Store.list``."""
     if continue_token and revision:
@@ -150,6 +155,10 @@ def list_at(
             if predicate(entry.object()):
                 more = True
                 break
+            continue
+        if raw and predicate is None:
+            items.append(entry.fragment())
+            last_key = entry.key
             continue
         obj = entry.object()
         if predicate is not None and not predicate(obj):

@@ -197,12 +197,14 @@ class Store:
         continue_token: str | None = None,
         revision: int | None = None,
         predicate: Predicate | None = None,
+        raw: bool = False,
     ) -> ListResult:
         """Objects (of ``namespace`` if given) as of one revision, sorted by key.
 
         ``limit`` counts objects that pass ``predicate``; ``continue_token`` resumes a paged list at
         its revision (ResourceExpired when compacted since); ``revision`` lists the state at that
-        revision (Gone when compacted). Without either, lists the current state.
+        revision (Gone when compacted). Without either, lists the current state. ``raw`` (only
+        without a predicate): the items are encoded-JSON fragments for ``jsoncodec.dumpb``, not dicts.
         """
         return list_at(
             self,
@@ -212,6 +214,7 @@ class Store:
             continue_token=continue_token,
             revision=revision,
             predicate=predicate,
+            raw=raw,
         )
 
     def watch(
