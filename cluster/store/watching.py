@@ -218,6 +218,7 @@ def watch_changes(
 
     def follow() -> Iterator[WatchEvent | None]:
         changes, position = first
+        polled = True  # the changes came from our own poll (a full batch may mean more wait in Redis)
         hub = _Hub.join(store, keys, position, block_ms)
         try:
             while True:
@@ -227,10 +228,11 @@ def watch_changes(
                 yield from events
                 if stop is not None and stop.is_set():
                     return
-                if len(changes) >= BATCH:
+                if polled and len(changes) >= BATCH:
                     changes, position = _poll(store, keys, position)
                     continue
                 shared = hub.after(position, heartbeat)
+                polled = shared is None
                 if shared is not None:
                     changes, position = shared
                     if stop is not None and stop.is_set():
