@@ -32,7 +32,10 @@ def _can_make_hosts() -> bool:
     return subprocess.run(["ip", "netns", "list"], capture_output=True).returncode == 0
 
 
-pytestmark = pytest.mark.skipif(not _can_make_hosts(), reason="needs root, ip netns and nsenter")
+pytestmark = [
+    pytest.mark.slow,  # a three-host cluster: `pytest -m slow` (CI runs it)
+    pytest.mark.skipif(not _can_make_hosts(), reason="needs root, ip netns and nsenter"),
+]
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 

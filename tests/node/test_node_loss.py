@@ -35,6 +35,8 @@ from tests.node.upcluster import (
 )
 from workers.node import supervisor
 
+pytestmark = pytest.mark.slow  # node loss and recovery on two clusters: `pytest -m slow` (CI runs it)
+
 GRACE = 8  # seconds without a Lease renewal before a node is NotReady (Kubernetes' default is 40)
 
 

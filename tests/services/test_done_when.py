@@ -23,10 +23,13 @@ import pytest
 from tests.node.upcluster import Kube, apply, condition, launch_up, pods, wait
 from workers.runtime import isolation
 
-pytestmark = pytest.mark.skipif(
-    not isolation.available() or shutil.which("nft") is None,
-    reason="needs root, network namespaces and nftables (the issue's two-node namespaces cluster)",
-)
+pytestmark = [
+    pytest.mark.slow,  # two two-node clusters: `pytest -m slow` (CI runs it)
+    pytest.mark.skipif(
+        not isolation.available() or shutil.which("nft") is None,
+        reason="needs root, network namespaces and nftables (the issue's two-node namespaces cluster)",
+    ),
+]
 PORT = 8080
 REPLICAS = 3
 
