@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from typing import Any
 
 from tasks.kubelet import cri, cri_codec
@@ -29,7 +30,7 @@ class RuntimeClient:
         sock.settimeout(self.timeout + max(extra_timeout, 0.0))
         try:
             try:
-                sock.connect(self.socket_path)
+                _connect(sock, self.socket_path)
             except OSError as exc:
                 raise ConnectionError(f"runtime daemon at {self.socket_path} does not answer: {exc}") from exc
             sock.sendall(data)
@@ -90,3 +91,15 @@ class RuntimeClient:
             command=command,
             timeout=timeout,
         )
+
+
+def _connect(sock: socket.socket, path: str, tries: int = 20) -> None:
+    """Connect, waiting out a full listen backlog (EAGAIN on a Unix socket) for up to ~1 s."""
+    for attempt in range(tries):
+        try:
+            sock.connect(path)
+            return
+        except BlockingIOError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.05)

@@ -61,6 +61,9 @@ class _Handler(socketserver.StreamRequestHandler):
 
 class Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
+    # Every kubelet sync thread of the node connects at once under load; socketserver's backlog of
+    # 5 makes a Unix socket refuse the rest with EAGAIN ("does not answer").
+    request_queue_size = 256
 
     def __init__(self, path: str, runtime: Any) -> None:
         if os.path.exists(path):
