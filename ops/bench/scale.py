@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--list-repeats", type=int, default=3, help="paginated LISTs to time (default 3)")
     p.add_argument("--loaders", type=int, default=max(2, os.cpu_count() or 2), help="writer processes")
     p.add_argument("--workers", type=int, default=2, help="API server worker processes (default 2)")
+    p.add_argument(
+        "--list-only",
+        action="store_true",
+        help="load and time the LISTs only (no "
+        "controller-manager: skips the full resync and the dispatcher burst)",
+    )
     p.add_argument("--profile", action="store_true", help="py-spy the API server during one more "
                    "paginated LIST; writes the collapsed stacks and prints where the time goes")  # fmt: skip
     p.add_argument("--timeout", type=float, default=600.0, help="give up waiting for a drain after (s)")
@@ -624,6 +630,13 @@ def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, list[
             KUBEQ_BROKER_PREFIX=broker_prefix,
             KUBEQ_NODE_MONITOR_GRACE_PERIOD="86400",  # nodes have no Leases here: never call them lost
         )
+        if args.list_only:
+            listing = measure_lists(args, base_url, redis_url, prefix)
+            _progress(f"LIST done: {listing['paginated_seconds']} s paginated")
+            context["memory_after_run_bytes"] = _used_memory(admin)
+            figures = {"context": context, "load": loaded, "list": listing, "resync": None, "dispatch": None}
+            pages = listing.pop("page_ms")
+            return figures, {f"LIST page (limit={args.page_limit})": pages}
         cm = stack.enter_context(controller_manager(env, log_path))
         probe = WorkQueueProbe(admin, broker_prefix, pod_controllers())
         _progress(f"controller-manager output in {log_path}")
@@ -831,6 +844,8 @@ def render(f: dict[str, Any]) -> str:
         ],
     ))  # fmt: skip
     out += _profile_lines("API server during one more paginated LIST", ls.get("profile"))
+    if rs is None or d is None:
+        return "\n".join([*out, "", "(--list-only: no full resync, no dispatcher burst)"])
     out += ["", "Full resync of the pod controllers (kubeq.resync -> work queue drained)"]
     out.append(report.table(
         ["controllers", "keys", "queued after s", "drained after s", "keys/s"],

@@ -154,7 +154,12 @@ def decode_labels(text: str) -> dict[str, str]:
 
 
 def label_keys(change: Change) -> list[str]:
-    """A pod change that may alter some Service's endpoints: the label keys before and after."""
+    """A pod change that may alter some Service's endpoints: the label keys before and after.
+
+    None for a pod that is an endpoint neither before nor after (no IP yet, or finished): creating
+    and binding thousands of pods costs the endpoint controllers nothing until the pods run."""
+    if not any(pod is not None and backs(pod) for pod in (change.object, change.prev)):
+        return []
     if change.type == "MODIFIED" and _facts(change.object) == _facts(change.prev):
         return []
     namespace = change.object["metadata"].get("namespace") or "default"
