@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ops.hosts import network
+from workers.detached import alive
 
 
 @dataclass
@@ -65,17 +66,6 @@ def cmdline(pid: int) -> list[str]:
     except OSError:
         return []
     return [w.decode(errors="replace") for w in raw.split(b"\0") if w]
-
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (reaping it if it is our child)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def running(proc: Proc) -> bool:

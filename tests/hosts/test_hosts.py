@@ -20,6 +20,7 @@ import pytest
 
 from ops import hosts
 from ops.hosts import network, processes
+from tests.node.upcluster import wait
 
 GRACE = 10  # KUBEQ_NODE_MONITOR_GRACE_PERIOD for this suite
 MONITOR = 5  # the node lifecycle controller lists Leases this often
@@ -74,16 +75,6 @@ def cluster() -> Iterator[Hosts]:
             else:
                 os.environ[key] = value
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ready(obj: dict[str, Any]) -> str | None:
