@@ -6,6 +6,8 @@ import multiprocessing
 import os
 import secrets
 import socket
+import threading
+import time
 from pathlib import Path
 
 from cluster.settings import Settings
@@ -74,11 +76,20 @@ def resync_at_start(queue: str = QUEUE_CONTROLLERS) -> list[str]:
 
 
 def _dispatcher_process(settings: Settings) -> None:
-    """The dispatcher's own process: it ends with its controller-manager, even a SIGKILLed one."""
+    """The dispatcher's own process: it ends with its controller-manager, even a SIGKILLed one
+    (the parent-death signal, and a watchdog on the parent pid for when that signal is lost)."""
     from cluster.processes import die_with_parent
     from workers.dispatcher import run_dispatcher
 
     die_with_parent()
+    parent = os.getppid()
+
+    def watchdog() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)  # orphaned: the controller-manager is gone, so is its dispatcher
+
+    threading.Thread(target=watchdog, name="parent-watchdog", daemon=True).start()
     run_dispatcher(settings)
 
 
