@@ -123,8 +123,15 @@ def test_store_follows_a_failover(sentinel_setup: SentinelSetup) -> None:
     master = redis.Redis(port=sentinel_setup.master_port, password=PASSWORD)
     master.wait(1, 5000)  # the replica has it before the switch
     sentinel = redis.Redis(port=sentinel_setup.sentinel_port, decode_responses=True)
-    sentinel.execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
+    while True:  # a Sentinel learns of the replica from the master's INFO, every 10 s at first
+        try:
+            sentinel.execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+            break
+        except redis.ResponseError as exc:
+            if "NOGOODSLAVE" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     while time.monotonic() < deadline:
         _, port = sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)
         if int(port) == sentinel_setup.replica_port:
