@@ -5,8 +5,8 @@ nothing outside routes back (the CNI bridge plugin's ``ipMasq`` solves the same 
 the host forwards and has ``nft``, ``ensure(cidr)`` adds the node's pod CIDR to one shared nftables
 table, ``ip kubeq-egress``: traffic from a pod CIDR to an address outside every pod CIDR in the set
 and outside ``$KUBEQ_CLUSTER_CIDR`` (default 10.244.0.0/16) is masqueraded. Pod-to-pod traffic, on
-this host or routed to another, keeps its addresses, as Kubernetes requires. Idempotent; without
-``nft`` or root it does nothing and says so once.
+this host or routed to another, keeps its addresses, as Kubernetes requires. Idempotent, and done once per
+CIDR per process (not on every pod start); without ``nft`` or root it does nothing and says so once.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import subprocess
 TABLE = "kubeq-egress"
 log = logging.getLogger(__name__)
 _warned = False
+_done: set[str] = set()  # CIDRs this process already put in the table (pod starts need not ask nft)
 
 
 def cluster_cidr() -> str:
@@ -39,6 +40,8 @@ def ruleset(cidr: str) -> str:
 def ensure(cidr: str) -> bool:
     """Masquerade ``cidr``'s traffic to outside the pod networks; True when the rule is in place."""
     global _warned
+    if cidr in _done:
+        return True
     if os.geteuid() != 0 or shutil.which("nft") is None:
         if not _warned:
             log.info("no nft or not root: pods in namespaces isolation have no egress NAT")
@@ -54,4 +57,5 @@ def ensure(cidr: str) -> bool:
     if proc.returncode != 0:
         log.warning("pod egress NAT for %s not set: %s", cidr, proc.stderr.strip())
         return False
+    _done.add(cidr)
     return True
