@@ -34,10 +34,30 @@ class Settings:
     resync_interval: float = 300.0  # seconds between periodic resyncs of every controller
     service_cluster_ip_range: str = "10.96.0.0/16"  # ClusterIPs (non-root userspace proxy: 127.96.0.0/16)
     service_node_port_range: str = "30000-32767"  # NodePorts, inclusive
+    # ---- security (issue 7). `insecure` is the development switch: plain HTTP, no authentication,
+    # every request allowed. Otherwise the API server serves TLS and authenticates every request.
+    insecure: bool = False
+    kubeconfig: str = ""  # components: the kubeconfig (server, CA, credentials) they talk to the API with
+    pki_dir: str = ""  # where `kubeq certs` keeps the cluster CA and keys (empty: <data_dir>/pki)
+    tls_cert_file: str = ""  # API server serving certificate (PEM)
+    tls_private_key_file: str = ""
+    client_ca_file: str = ""  # CA that signs client certificates (x509 authentication)
+    token_auth_file: str = ""  # static bearer tokens, CSV: token,user,uid,"group1,group2"
+    service_account_key_file: str = ""  # public key that verifies ServiceAccount JWTs
+    service_account_signing_key_file: str = ""  # private key that signs them (TokenRequest)
+    service_account_issuer: str = "https://kubernetes.default.svc.cluster.local"
+    cluster_signing_cert_file: str = ""  # CA the CSR signer issues client certificates with
+    cluster_signing_key_file: str = ""
+    audit_log_path: str = ""  # JSON lines, one per write; empty: no audit log ("-": stdout)
 
     @property
     def api_server(self) -> str:
         return self.server or f"http://{self.bind_address}:{self.port}"
+
+    @property
+    def pki(self) -> str:
+        """The directory of the cluster CA and keys."""
+        return self.pki_dir or os.path.join(self.data_dir, "pki")
 
     @property
     def broker(self) -> str:
@@ -56,6 +76,8 @@ class Settings:
 
 
 def _convert(type_name: object, raw: str) -> object:
+    if type_name in (bool, "bool"):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
     if type_name in (int, "int"):
         return int(raw)
     if type_name in (float, "float"):

@@ -32,6 +32,8 @@ SUBRESOURCE_VERBS: dict[str, tuple[str, ...]] = {
     "eviction": ("create",),
     "log": ("get",),
     "finalize": ("update",),
+    "approval": ("get", "patch", "update"),
+    "token": ("create",),
 }
 
 _KIND_TEXT = {
@@ -55,6 +57,17 @@ _KIND_TEXT = {
     "Scale": "Scale is the replica count of a scalable object, read and written through /scale.",
     "Binding": "Binding assigns a pod to a node; the scheduler posts it to /binding.",
     "Eviction": "Eviction asks to remove a pod while honouring disruption budgets.",
+    "Role": "Role grants verbs on resources inside one namespace.",
+    "ClusterRole": "ClusterRole grants verbs on resources cluster-wide or, through a RoleBinding, in a namespace.",
+    "RoleBinding": "RoleBinding gives the subjects it lists a Role or ClusterRole inside one namespace.",
+    "ClusterRoleBinding": "ClusterRoleBinding gives the subjects it lists a ClusterRole everywhere.",
+    "CertificateSigningRequest": "CertificateSigningRequest asks a signer for an X.509 certificate.",
+    "SelfSubjectAccessReview": "SelfSubjectAccessReview asks whether the caller may perform an action.",
+    "SelfSubjectRulesReview": "SelfSubjectRulesReview lists what the caller may do in a namespace.",
+    "SubjectAccessReview": "SubjectAccessReview asks whether a given user may perform an action.",
+    "TokenReview": "TokenReview asks the server who a bearer token belongs to.",
+    "SelfSubjectReview": "SelfSubjectReview tells the caller who the server thinks it is.",
+    "TokenRequest": "TokenRequest asks for a signed token of a service account.",
     "Status": "Status is the reply to a call that returns no object, most often an error.",
     "DeleteOptions": "DeleteOptions tune a delete: grace period, preconditions, propagation.",
 }

@@ -34,6 +34,7 @@ class Resource:
         "watch",
     )
     has_status: bool = field(default=False)
+    stored: bool = True  # False: a create-only review answered at once (SelfSubjectAccessReview)
 
     @property
     def group_version(self) -> str:
@@ -148,6 +149,7 @@ RESOURCES: tuple[Resource, ...] = (
         True,
         _CORE + "ServiceAccount",
         ("sa",),
+        ("token",),
     ),
     Resource(
         "", "v1", "Event", "events", "event", True, _CORE + "Event", ("ev",), field_selectors=_EVENT_FIELDS
@@ -242,6 +244,105 @@ RESOURCES: tuple[Resource, ...] = (
         ("pc",),
     ),
     Resource(
+        "rbac.authorization.k8s.io", "v1", "Role", "roles", "role", True, "io.k8s.api.rbac.v1.Role"
+    ),
+    Resource(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        "clusterrole",
+        False,
+        "io.k8s.api.rbac.v1.ClusterRole",
+    ),
+    Resource(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        "rolebinding",
+        True,
+        "io.k8s.api.rbac.v1.RoleBinding",
+    ),
+    Resource(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        False,
+        "io.k8s.api.rbac.v1.ClusterRoleBinding",
+    ),
+    Resource(
+        "certificates.k8s.io",
+        "v1",
+        "CertificateSigningRequest",
+        "certificatesigningrequests",
+        "certificatesigningrequest",
+        False,
+        "io.k8s.api.certificates.v1.CertificateSigningRequest",
+        ("csr",),
+        ("status", "approval"),
+        field_selectors=("spec.signerName",),
+        has_status=True,
+    ),
+    # Reviews: create-only, answered at once and never stored (``stored=False``).
+    Resource(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        "selfsubjectaccessreview",
+        False,
+        "io.k8s.api.authorization.v1.SelfSubjectAccessReview",
+        verbs=("create",),
+        stored=False,
+    ),
+    Resource(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        "selfsubjectrulesreview",
+        False,
+        "io.k8s.api.authorization.v1.SelfSubjectRulesReview",
+        verbs=("create",),
+        stored=False,
+    ),
+    Resource(
+        "authorization.k8s.io",
+        "v1",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        "subjectaccessreview",
+        False,
+        "io.k8s.api.authorization.v1.SubjectAccessReview",
+        verbs=("create",),
+        stored=False,
+    ),
+    Resource(
+        "authentication.k8s.io",
+        "v1",
+        "TokenReview",
+        "tokenreviews",
+        "tokenreview",
+        False,
+        "io.k8s.api.authentication.v1.TokenReview",
+        verbs=("create",),
+        stored=False,
+    ),
+    Resource(
+        "authentication.k8s.io",
+        "v1",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        "selfsubjectreview",
+        False,
+        "io.k8s.api.authentication.v1.SelfSubjectReview",
+        verbs=("create",),
+        stored=False,
+    ),
+    Resource(
         "events.k8s.io",
         "v1",
         "Event",
@@ -267,6 +368,7 @@ SUBRESOURCE_KINDS = {
     "scale": ("autoscaling", "v1", "Scale", "io.k8s.api.autoscaling.v1.Scale"),
     "binding": ("", "v1", "Binding", _CORE + "Binding"),
     "eviction": ("policy", "v1", "Eviction", "io.k8s.api.policy.v1.Eviction"),
+    "token": ("authentication.k8s.io", "v1", "TokenRequest", "io.k8s.api.authentication.v1.TokenRequest"),
 }
 
 _BY_GVR = {(r.group, r.version, r.plural): r for r in RESOURCES}

@@ -44,6 +44,8 @@ class APIServer:
                 content_type, body = self._non_resource(method, path, environ)
                 return self._respond(start_response, 200, body, content_type, [], started, verb, resource)
             verb, resource = info.verb, info.resource.plural
+            if verb not in info.resource.verbs and not info.subresource:
+                raise errors.MethodNotAllowed(f"{verb} is not supported on {info.resource.qualified}")
             request = Request(
                 info,
                 self.registry,

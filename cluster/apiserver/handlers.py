@@ -9,7 +9,8 @@ from typing import Any
 
 from cluster import errors
 from cluster.api.printers import table
-from cluster.apiserver import codecs, patching, phases, watching
+from cluster.apiserver import codecs, patching, phases, virtual, watching
+from cluster.apiserver.auth import INSECURE, UserInfo
 from cluster.apiserver.patch import record_update_manager
 from cluster.apiserver.requests import RequestInfo, parse_bool, parse_duration, parse_int
 from cluster.registry import (
@@ -51,6 +52,7 @@ class Request:
     user_agent: str
     read_body: Callable[[], bytes]
     heartbeat: float = 1.0
+    user: UserInfo = INSECURE  # who is asking (set by authentication)
 
     @property
     def q(self) -> dict[str, str]:
@@ -126,7 +128,7 @@ def get(req: Request) -> Reply:
     i = req.info
     if i.subresource == "scale":
         return Reply(200, subresources.get_scale(req.registry, i.resource, i.namespace, i.name))
-    if i.subresource not in ("", "status"):
+    if i.subresource not in ("", "status", "approval"):
         raise errors.MethodNotAllowed(f"GET is not supported on {i.resource.plural}/{i.subresource}")
     return Reply(200, req.render(req.registry.get(i.resource, i.namespace, i.name)))
 
@@ -169,6 +171,12 @@ def watch(req: Request) -> Reply:
 
 def create(req: Request) -> Reply:
     i = req.info
+    answer = virtual.handler_for(i.resource.qualified, i.subresource)
+    if answer is not None:  # a review or a token: answered, never stored
+        body = _decode(req)
+        if not isinstance(body, dict):
+            raise errors.BadRequest("the request body must be a JSON or YAML object")
+        return Reply(201, answer(req, body))
     opts = req.write_options()
     if i.subresource or i.name:
         return _create_subresource(req, opts)
@@ -198,7 +206,7 @@ def update(req: Request) -> Reply:
     obj = _decode(req)
     if i.subresource == "scale":
         return Reply(200, patching.write_scale(req.registry, i.resource, i.namespace, i.name, obj, opts))
-    if i.subresource not in ("", "status", "finalize"):
+    if i.subresource not in ("", "status", "finalize", "approval"):
         raise errors.MethodNotAllowed(f"PUT is not supported on {i.resource.plural}/{i.subresource}")
     old = None
     if opts.field_manager and isinstance(obj, dict):
@@ -222,7 +230,7 @@ def update(req: Request) -> Reply:
 
 def patch(req: Request) -> Reply:
     i = req.info
-    if i.subresource not in ("", "status", "scale"):
+    if i.subresource not in ("", "status", "scale", "approval"):
         raise errors.MethodNotAllowed(f"PATCH is not supported on {i.resource.plural}/{i.subresource}")
     opts = req.write_options()
     obj, created = patching.patch(
