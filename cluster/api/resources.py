@@ -243,9 +243,7 @@ RESOURCES: tuple[Resource, ...] = (
         "io.k8s.api.scheduling.v1.PriorityClass",
         ("pc",),
     ),
-    Resource(
-        "rbac.authorization.k8s.io", "v1", "Role", "roles", "role", True, "io.k8s.api.rbac.v1.Role"
-    ),
+    Resource("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", True, "io.k8s.api.rbac.v1.Role"),
     Resource(
         "rbac.authorization.k8s.io",
         "v1",
