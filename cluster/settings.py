@@ -30,7 +30,7 @@ class Settings:
     watch_heartbeat: float = 1.0
     broker_url: str = ""  # Celery broker; empty: the state Redis (broker keys live under broker_prefix)
     broker_prefix: str = "kubeq-broker:"
-    server: str = ""  # API server URL for components (empty: http://127.0.0.1:<port>)
+    server: str = ""  # API server URL for components (empty: https://127.0.0.1:<port>, http if insecure)
     resync_interval: float = 300.0  # seconds between periodic resyncs of every controller
     service_cluster_ip_range: str = "10.96.0.0/16"  # ClusterIPs (non-root userspace proxy: 127.96.0.0/16)
     service_node_port_range: str = "30000-32767"  # NodePorts, inclusive
@@ -52,7 +52,9 @@ class Settings:
 
     @property
     def api_server(self) -> str:
-        return self.server or f"http://{self.bind_address}:{self.port}"
+        """``server``, else the local API server: https unless ``insecure``."""
+        scheme = "http" if self.insecure else "https"
+        return self.server or f"{scheme}://{self.bind_address}:{self.port}"
 
     @property
     def pki(self) -> str:

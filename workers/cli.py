@@ -31,6 +31,51 @@ def _parser() -> argparse.ArgumentParser:
             help="CIDR of Service ClusterIPs (default 10.96.0.0/16; 127.96.0.0/16 for a non-root `up`)",
         )
         parser_.add_argument("--service-node-port-range", help="NodePort range (default 30000-32767)")
+    for parser_ in (api, up):
+        parser_.add_argument(
+            "--insecure",
+            action="store_true",
+            default=None,
+            help="development only: plain HTTP, no authentication, every request allowed",
+        )
+        parser_.add_argument("--audit-log-path", help="audit log, JSON lines (up: <data-dir>/audit.log)")
+    for flag, text in (
+        ("--tls-cert-file", "serving certificate (default: self-signed PKI in <data-dir>/pki)"),
+        ("--tls-private-key-file", "its private key"),
+        ("--client-ca-file", "CA that verifies client certificates"),
+        ("--token-auth-file", 'static bearer tokens, CSV: token,user,uid,"group1,group2"'),
+        ("--service-account-key-file", "public key that verifies ServiceAccount tokens"),
+        ("--service-account-signing-key-file", "private key that signs ServiceAccount tokens"),
+        ("--service-account-issuer", "the iss of ServiceAccount tokens"),
+    ):
+        api.add_argument(flag, help=text)
+    api.add_argument("--data-dir", help="where the self-signed PKI is made when no TLS files are given")
+
+    certs = sub.add_parser("certs", help="make the cluster PKI and the admin kubeconfig (idempotent)")
+    certs.add_argument("--data-dir", help="default ~/.kubeq; the PKI goes to <data-dir>/pki")
+    certs.add_argument("--pki-dir", help="where the PKI goes (default <data-dir>/pki)")
+    certs.add_argument(
+        "--hosts", default="", help="extra DNS names of the serving certificate, comma-separated"
+    )
+    certs.add_argument(
+        "--ips", default="", help="extra IP addresses of the serving certificate, comma-separated"
+    )
+    certs.add_argument("--server", help="API server URL in the kubeconfig (default https://<bind>:<port>)")
+    certs.add_argument("--port", type=int, help="API server port (default 6443)")
+    certs.add_argument("--bind-address", help="API server address (default 127.0.0.1)")
+    certs.add_argument(
+        "--components",
+        action="store_true",
+        help="also write <data-dir>/kubeconfigs/<component>.kubeconfig with client certificates",
+    )
+    certs.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        dest="node_names",
+        help="also write <data-dir>/kubeconfigs/node-<NAME>.kubeconfig (system:node:<NAME>); repeatable",
+    )
+
     for name, text in (
         ("dns", "run the cluster DNS server (python -m workers.dns --help for its flags)"),
         ("cloud-controller-manager", "run the cloud-controller-manager worker (queue cloud; --help)"),
@@ -46,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         role = sub.add_parser(name, help=text)
         role.add_argument("--redis-url", help="Redis holding cluster state (or KUBEQ_REDIS_URL)")
         role.add_argument("--server", help="API server URL (or KUBEQ_SERVER)")
+        _client_flags(role)
 
     flower = sub.add_parser("flower", help="run Flower with basic auth (credentials in the data dir)")
     flower.add_argument("--port", type=int, dest="flower_port", default=5555)
@@ -63,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     hollow.add_argument("--pods", type=int, default=110)
     hollow.add_argument("--startup-ms", type=int, default=0)
     hollow.add_argument("--server", help="API server URL (or KUBEQ_SERVER)")
+    _client_flags(hollow)
 
     node = sub.add_parser("node", help="make this host a node: runtime daemon, Node, Lease, kubelet@<name>")
     node.add_argument("--name", required=True, help="the Node's name (its queue is node.<name>)")
@@ -78,7 +125,28 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, dest="kubelet_port", default=10250, help="node HTTP port (busy: a free one)"
     )
     node.add_argument("--server", help="API server URL (or KUBEQ_SERVER)")
+    _client_flags(node)
     node.add_argument("--redis-url", help="Redis holding cluster state and the broker (or KUBEQ_REDIS_URL)")
+    node.add_argument("--join", dest="join_url", help="join the cluster at this https URL with --token")
+    node.add_argument("--token", dest="join_token", help="bootstrap token <id>.<secret> (kubeq token create)")
+    node.add_argument("--ca-cert-hash", dest="join_ca_hash", help="the cluster CA's pin, sha256:<hex>")
+    node.add_argument(
+        "--ca-file", dest="join_ca_file", help="the cluster CA certificate (instead of the pin)"
+    )
+    node.add_argument(
+        "--join-timeout", type=float, default=300, help="seconds to wait for the node's certificate (300)"
+    )
+
+    token = sub.add_parser("token", help="bootstrap tokens for joining nodes")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    token_create = token_sub.add_parser(
+        "create", help="make a bootstrap token; print it and the join command"
+    )
+    token_create.add_argument("--ttl", default="24h", help="lifetime (Go duration, 0: never expires)")
+    token_create.add_argument("--kubeconfig", help="the admin kubeconfig (default <data-dir>/kubeconfig)")
+    token_create.add_argument(
+        "--server", dest="join_url", help="URL nodes join at (default: the kubeconfig's)"
+    )
 
     up.add_argument("--hollow-nodes", type=int, default=0, help="also start N hollow nodes")
     up.add_argument("--nodes", type=int, default=2, help="also start N real nodes (default 2)")
@@ -95,8 +163,53 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _client_flags(parser: argparse.ArgumentParser) -> None:
+    """``--kubeconfig`` and ``--insecure`` of the components that talk to the API server."""
+    parser.add_argument(
+        "--kubeconfig", help="kubeconfig with the server, CA and credentials (or KUBEQ_KUBECONFIG)"
+    )
+    parser.add_argument(
+        "--insecure", action="store_true", default=None, help="plain-http API server (development clusters)"
+    )
+
+
+def _export_client_flags(args: argparse.Namespace) -> None:
+    """``--kubeconfig``/``--insecure`` into the environment: Celery tasks build their settings from it."""
+    import os
+
+    if getattr(args, "kubeconfig", None):
+        os.environ["KUBEQ_KUBECONFIG"] = os.path.abspath(args.kubeconfig)
+    if getattr(args, "insecure", None) is not None:
+        os.environ["KUBEQ_INSECURE"] = "1" if args.insecure else "0"
+
+
+def _take_flag(rest: list[str], flag: str) -> str | None:
+    """Remove ``flag VALUE`` / ``flag=VALUE`` from ``rest``; the value, or None."""
+    for i, arg in enumerate(rest):
+        if arg == flag and i + 1 < len(rest):
+            value = rest[i + 1]
+            del rest[i : i + 2]
+            return value
+        if arg.startswith(flag + "="):
+            del rest[i]
+            return arg.split("=", 1)[1]
+    return None
+
+
 def _passthrough(command: str, rest: list[str]) -> int:
-    """``kubeq dns ...`` and ``kubeq cloud-controller-manager ...``: their modules parse the flags."""
+    """``kubeq dns ...`` and ``kubeq cloud-controller-manager ...``: their modules parse the flags.
+
+    ``--kubeconfig`` and ``--insecure`` are taken here and handed on as KUBEQ_KUBECONFIG/KUBEQ_INSECURE.
+    """
+    import os
+
+    rest = list(rest)
+    kubeconfig = _take_flag(rest, "--kubeconfig")
+    if kubeconfig:
+        os.environ["KUBEQ_KUBECONFIG"] = kubeconfig
+    if "--insecure" in rest:
+        rest.remove("--insecure")
+        os.environ["KUBEQ_INSECURE"] = "1"
     if command == "dns":
         from workers.dns.daemon import main as dns_main
 
@@ -109,6 +222,59 @@ def _passthrough(command: str, rest: list[str]) -> int:
     return cloud_main(rest)
 
 
+def _token_create(settings: Settings, args: argparse.Namespace) -> int:
+    """``kubeq token create``: a bootstrap token and cluster-info; prints the token and the join command."""
+    import os
+
+    from cluster import kubeconfig
+    from cluster.client.client import Client
+    from workers.node import join
+
+    data_dir = os.path.expanduser(settings.data_dir)
+    path = args.kubeconfig or settings.kubeconfig or os.path.join(data_dir, "kubeconfig")
+    kc = kubeconfig.read(path)
+    if not kc.server.startswith("https://") or not kc.ca_pem:
+        print(f"kubeq token create: {path} has no https server with CA data", file=sys.stderr)
+        return 2
+    client = Client.from_kubeconfig(path, user_agent="kubeq-token")
+    server = args.join_url or kc.server
+    try:
+        ttl = join.parse_ttl(args.ttl)
+    except ValueError as exc:
+        print(f"kubeq token create: {exc}", file=sys.stderr)
+        return 2
+    token = join.create_token(client, server, kc.ca_pem, ttl)
+    print(token.token)
+    print(join.join_command(server, token.token, kc.ca_pem))
+    return 0
+
+
+def _join(settings: Settings, args: argparse.Namespace) -> Settings:
+    """``kubeq node --join``: the node's kubeconfig (bootstrapped if missing) in settings and the environment."""
+    import dataclasses
+    import os
+
+    from workers.node.join import JoinError, join
+
+    node_dir = args.node_data_dir or os.path.join(os.path.expanduser(settings.data_dir), "nodes", args.name)
+    try:
+        path = join(
+            node_dir,
+            args.name,
+            args.join_url,
+            args.join_token or "",
+            ca_cert_hash=args.join_ca_hash,
+            ca_file=args.join_ca_file,
+            timeout=args.join_timeout,
+        )
+    except (JoinError, OSError) as exc:
+        print(f"kubeq node --join: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    os.environ["KUBEQ_KUBECONFIG"] = path
+    os.environ["KUBEQ_INSECURE"] = "0"
+    return dataclasses.replace(settings, kubeconfig=path, insecure=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``kubeq`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -119,6 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     fields = {f for f in Settings.__dataclass_fields__}
     overrides = {k: v for k, v in vars(args).items() if k in fields}
     settings = Settings.from_env(**overrides)
+    if args.command == "certs":
+        from workers.local_cluster import make_certs
+
+        hosts = [h for h in args.hosts.split(",") if h]
+        ips = [i for i in args.ips.split(",") if i]
+        for path in make_certs(settings, hosts, ips, components=args.components, nodes=args.node_names):
+            print(path)
+        return 0
+    _export_client_flags(args)
     if args.command == "up":
         from workers.local_cluster import up
 
@@ -130,8 +305,13 @@ def main(argv: list[str] | None = None) -> int:
             isolation=args.isolation,
             proxy_mode=args.proxy_mode,
         )
+    if args.command == "token":
+        return _token_create(settings, args)
     if args.command == "node":
         from workers.node import run_node
+
+        if args.join_url:
+            settings = _join(settings, args)
 
         run_node(
             settings,

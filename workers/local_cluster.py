@@ -6,53 +6,73 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
+from cluster import kubeconfig
+from cluster.pki import ADMIN_USER, Pki, ensure_pki, issue_client_cert
 from cluster.processes import die_with_parent
 from cluster.settings import Settings
 from cluster.store import start_embedded
 
 RESTART_DELAY = 5.0  # seconds between restarts of a component that keeps exiting
-KUBECONFIG = """apiVersion: v1
-kind: Config
-clusters:
-- name: kubeq
-  cluster:
-    server: {server}
-contexts:
-- name: kubeq
-  context:
-    cluster: kubeq
-    user: admin
-    namespace: default
-current-context: kubeq
-users:
-- name: admin
-  user: {{}}
-"""
+# Client-certificate identities of the components `kubeq up` starts (user, groups).
+IDENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "controller-manager": ("system:kube-controller-manager", ()),
+    "beat": ("system:kube-controller-manager", ()),
+    "scheduler": ("system:kube-scheduler", ()),
+    "dns": ("system:kube-dns", ()),
+    "cloud-controller-manager": ("system:cloud-controller-manager", ()),
+    # hollow nodes are a test fleet writing many Nodes through one client: an admin identity
+    "hollow-nodes": ("kubeq:hollow-nodes", ("system:masters",)),
+}
 
 
-def write_kubeconfig(data_dir: Path, server: str) -> Path:
-    """``<data-dir>/kubeconfig`` pointing kubectl and the Python client at ``server``."""
+def node_identity(name: str) -> tuple[str, tuple[str, ...]]:
+    """The user and groups of node ``name``'s client certificate."""
+    return f"system:node:{name}", ("system:nodes",)
+
+
+def write_kubeconfig(data_dir: Path, server: str, pki: Pki | None = None) -> Path:
+    """``<data-dir>/kubeconfig`` for kubectl and the Python client: with ``pki``, the CA and the admin
+    token (user kubernetes-admin, group system:masters); without, a plain-http one (insecure clusters)."""
     path = data_dir / "kubeconfig"
-    path.write_text(KUBECONFIG.format(server=server))
-    path.chmod(0o600)
+    if pki is None:
+        kubeconfig.write(str(path), server, user="admin", namespace="default")
+    else:
+        kubeconfig.write(
+            str(path), server, pki.ca_pem(), token=pki.admin_token(), user=ADMIN_USER, namespace="default"
+        )
     return path
 
 
-def wait_ready(url: str, timeout: float, process: subprocess.Popen[bytes]) -> None:
-    """Poll ``url`` until it answers 200; ``RuntimeError`` if the process dies or time runs out."""
+def write_component_kubeconfig(pki: Pki, path: Path, server: str, user: str, groups: tuple[str, ...]) -> Path:
+    """A kubeconfig for one component at ``path``: the CA and a new client certificate for ``user``."""
+    cert, key = issue_client_cert(pki, user, groups)
+    kubeconfig.write(str(path), server, pki.ca_pem(), cert_pem=cert, key_pem=key, user=user)
+    return path
+
+
+def wait_ready(
+    url: str, timeout: float, process: subprocess.Popen[bytes], ca_file: str | None = None, token: str = ""
+) -> None:
+    """Poll ``url`` until it answers 200 (https: verified against ``ca_file``, with ``token`` as bearer);
+    ``RuntimeError`` if the process dies or time runs out."""
+    context = ssl.create_default_context(cafile=ca_file) if url.startswith("https") else None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{process.args!r} exited with code {process.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, timeout=1, context=context) as resp:
                 if resp.status == 200:
                     return
         except OSError:
@@ -82,6 +102,42 @@ def local_node_names(count: int) -> list[str]:
     """``<host>-<i>``: this host's name made a valid Node name (lower case, ``[a-z0-9-.]``)."""
     host = re.sub(r"[^a-z0-9.-]+", "-", socket.gethostname().lower()).strip("-.") or "node"
     return [f"{host}-{i}" for i in range(count)]
+
+
+def secure_apiserver_flags(pki: Pki, audit_log: str) -> list[str]:
+    """The ``kubeq apiserver`` flags of a secure cluster on ``pki``: TLS, x509, tokens, SA keys, audit."""
+    return [
+        "--tls-cert-file", pki.serving_cert, "--tls-private-key-file", pki.serving_key,
+        "--client-ca-file", pki.ca_cert, "--token-auth-file", pki.tokens,
+        "--service-account-key-file", pki.sa_pub, "--service-account-signing-key-file", pki.sa_key,
+        "--audit-log-path", audit_log,
+    ]  # fmt: skip
+
+
+def component_envs(
+    pki: Pki, directory: Path, server: str, names: list[str], env: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    """Each component's environment: ``env`` plus KUBEQ_KUBECONFIG, its own kubeconfig with a client
+    certificate (``node <name>`` as ``system:node:<name>``); the controller-manager also gets the CA as
+    the CSR signer's keys. Flower talks to no API server and gets ``env`` unchanged."""
+    directory.mkdir(parents=True, exist_ok=True)
+    out: dict[str, dict[str, str]] = {}
+    for name in names:
+        if name.startswith("node "):
+            user, groups = node_identity(name.split(" ", 1)[1])
+        elif name in IDENTITIES:
+            user, groups = IDENTITIES[name]
+        else:
+            out[name] = env
+            continue
+        path = directory / f"{name.replace(' ', '-')}.kubeconfig"
+        write_component_kubeconfig(pki, path, server, user, groups)
+        out[name] = dict(env, KUBEQ_KUBECONFIG=str(path))
+        if name == "controller-manager":
+            out[name].update(
+                KUBEQ_CLUSTER_SIGNING_CERT_FILE=pki.ca_cert, KUBEQ_CLUSTER_SIGNING_KEY_FILE=pki.ca_key
+            )
+    return out
 
 
 def service_range(settings: Settings) -> str:
@@ -125,7 +181,8 @@ def up(
             stack.callback(embedded.stop)
             redis_url = embedded.url
             print(f"kubeq: embedded Redis at {redis_url} (data in {data_dir / 'redis'})", flush=True)
-        server = f"http://{settings.bind_address}:{settings.port}"
+        insecure = settings.insecure
+        server = f"{'http' if insecure else 'https'}://{settings.bind_address}:{settings.port}"
         env = dict(
             os.environ,
             KUBEQ_REDIS_URL=redis_url,
@@ -135,15 +192,28 @@ def up(
             KUBEQ_BROKER_PREFIX=settings.broker_prefix,
             KUBEQ_SERVICE_CLUSTER_IP_RANGE=service_range(settings),
             KUBEQ_SERVICE_NODE_PORT_RANGE=settings.service_node_port_range,
+            KUBEQ_INSECURE="1" if insecure else "0",
         )
+        env.pop("KUBEQ_KUBECONFIG", None)  # each component gets its own below
         if proxy_mode:
             env["KUBEQ_PROXY_MODE"] = proxy_mode
-        api = start_component(
-            ["apiserver", "--port", str(settings.port), "--bind-address", settings.bind_address], env
-        )
+        api_args = ["apiserver", "--port", str(settings.port), "--bind-address", settings.bind_address]
+        pki: Pki | None = None
+        if insecure:
+            api_args.append("--insecure")
+        else:
+            pki = ensure_pki(settings.pki, ips=[settings.bind_address], service_cidr=service_range(settings))
+            api_args += secure_apiserver_flags(pki, settings.audit_log_path or str(data_dir / "audit.log"))
+        api = start_component(api_args, env)
         stack.callback(stop_process, api)
-        wait_ready(server + "/readyz", ready_timeout, api)
-        kubeconfig = write_kubeconfig(data_dir, server)
+        wait_ready(
+            server + "/readyz",
+            ready_timeout,
+            api,
+            ca_file=pki.ca_cert if pki else None,
+            token=pki.admin_token() if pki else "",
+        )
+        kubeconfig_path = write_kubeconfig(data_dir, server, pki)
         print(f"kubeq: API server at {server}", flush=True)
         components = {
             "controller-manager": ["controller-manager"],
@@ -169,13 +239,16 @@ def up(
         from workers.roles import flower_credentials
 
         user, password = flower_credentials(str(data_dir))  # before Flower starts and reads them
-        children = {name: start_component(args, env) for name, args in components.items()}
+        envs = {name: env for name in components}
+        if pki is not None:
+            envs = component_envs(pki, data_dir / "kubeconfigs", server, list(components), env)
+        children = {name: start_component(args, envs[name]) for name, args in components.items()}
         for child in children.values():
             stack.callback(stop_process, child)
         print(
             f"kubeq: Flower at http://127.0.0.1:{flower_port} (user {user}, password {password})", flush=True
         )
-        print(f"kubeq: kubeconfig at {kubeconfig}  (export KUBECONFIG={kubeconfig})", flush=True)
+        print(f"kubeq: kubeconfig at {kubeconfig_path}  (export KUBECONFIG={kubeconfig_path})", flush=True)
         print("kubeq: ready; Ctrl-C stops everything", flush=True)
         restart_at: dict[str, float] = {}
         while not stopping:
@@ -190,8 +263,31 @@ def up(
                         flush=True,
                     )
                     restart_at[name] = time.monotonic() + RESTART_DELAY
-                    children[name] = start_component(components[name], env)
+                    children[name] = start_component(components[name], envs[name])
                     stack.callback(stop_process, children[name])
             time.sleep(0.2)
         print("kubeq: stopping", flush=True)
     return 0
+
+
+def make_certs(
+    settings: Settings,
+    hosts: Sequence[str] = (),
+    ips: Sequence[str] = (),
+    components: bool = False,
+    nodes: Sequence[str] = (),
+) -> list[str]:
+    """``kubeq certs``: the PKI in ``settings.pki`` and the admin kubeconfig, plus (``components``) one
+    client-certificate kubeconfig per control-plane component and one per node name in ``nodes``, under
+    ``<data-dir>/kubeconfigs``. Idempotent for the PKI; kubeconfigs are rewritten. Returns the paths."""
+    data_dir = Path(settings.data_dir).expanduser()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pki = ensure_pki(
+        settings.pki, list(hosts), [settings.bind_address, *ips], service_cidr=service_range(settings)
+    )
+    server = settings.server or f"https://{settings.bind_address}:{settings.port}"
+    files = ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "sa.key", "sa.pub", "tokens.csv")
+    written = [pki.path(name) for name in files] + [str(write_kubeconfig(data_dir, server, pki))]
+    names = [n for n in IDENTITIES if components and n != "hollow-nodes"] + [f"node {n}" for n in nodes]
+    envs = component_envs(pki, data_dir / "kubeconfigs", server, names, {})
+    return written + [envs[name]["KUBEQ_KUBECONFIG"] for name in names]

@@ -96,17 +96,37 @@ def _dispatcher_process(settings: Settings) -> None:
 def run_controller_manager(settings: Settings, concurrency: int = 8) -> None:
     """The dispatcher and ``controllers@<host>`` (a thread pool). The dispatcher runs in a process of
     its own: it reads every change in the cluster, and in one process with the sync threads it got
-    about a tenth of the interpreter's time under load (the scale benchmark's profile)."""
-    dispatcher = multiprocessing.get_context("spawn").Process(
-        target=_dispatcher_process, args=(settings,), name="dispatcher", daemon=True
+    about a tenth of the interpreter's time under load (the scale benchmark's profile). A dispatcher
+    that dies is started again (its consumer group hands it what it had not acknowledged)."""
+    stop = threading.Event()
+    supervisor = threading.Thread(
+        target=supervise_dispatcher, args=(settings, stop), name="dispatcher-supervisor", daemon=True
     )
-    dispatcher.start()
+    supervisor.start()
     resync_at_start(QUEUE_CONTROLLERS)
     try:
         run_worker(QUEUE_CONTROLLERS, f"controllers@{hostname()}", "threads", concurrency)
     finally:
-        dispatcher.terminate()
-        dispatcher.join(5)
+        stop.set()
+        supervisor.join(10)
+
+
+def supervise_dispatcher(settings: Settings, stop: threading.Event, restart_delay: float = 1.0) -> None:
+    """Keep one dispatcher process running until ``stop`` is set; then stop it."""
+    context = multiprocessing.get_context("spawn")
+    while not stop.is_set():
+        dispatcher = context.Process(
+            target=_dispatcher_process, args=(settings,), name="dispatcher", daemon=True
+        )
+        dispatcher.start()
+        while dispatcher.is_alive() and not stop.wait(0.5):
+            pass
+        if dispatcher.is_alive():
+            dispatcher.terminate()
+            dispatcher.join(5)
+            return
+        print(f"kubeq: dispatcher exited with code {dispatcher.exitcode}; restarting", flush=True)
+        stop.wait(restart_delay)
 
 
 def flower_credentials(data_dir: str) -> tuple[str, str]:

@@ -1,4 +1,5 @@
-"""The WSGI application: routing, errors as ``Status``, metrics, non-resource endpoints."""
+"""The WSGI application: authentication and authorization, routing, errors as ``Status``, audit, metrics,
+non-resource endpoints."""
 
 from __future__ import annotations
 
@@ -7,14 +8,29 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from cluster import errors
 from cluster.api import openapi
-from cluster.apiserver import codecs, discovery, metrics, nodeproxy, phases
+from cluster.apiserver import (
+    audit,
+    codecs,
+    discovery,
+    metrics,
+    nodeproxy,
+    phases,
+    tokens,  # noqa: F401  (registers serviceaccounts/token and the token reviews)
+)
+from cluster.apiserver.auth import INSECURE, Attributes, UserInfo
+from cluster.apiserver.authn.attributes import request_attributes
+from cluster.apiserver.authz import reviews  # noqa: F401  (registers the access reviews)
 from cluster.apiserver.handlers import VERBS, Reply, Request
 from cluster.apiserver.requests import parse_resource_path
+from cluster.apiserver.security import Security
 from cluster.registry import Registry
+from cluster.store import UNAVAILABLE
 
 log = logging.getLogger("kubeq.apiserver")
 StartResponse = Callable[..., Any]
@@ -22,15 +38,80 @@ _TEXT = "text/plain; charset=utf-8"
 
 
 class APIServer:
-    """A Kubernetes API server over a :class:`Registry` (a WSGI callable)."""
+    """A Kubernetes API server over a :class:`Registry` (a WSGI callable).
 
-    def __init__(self, registry: Registry, heartbeat: float = 1.0) -> None:
+    Every request goes: authenticate -> impersonate -> authorize -> the verb's handler -> audit.
+    Without ``security`` (or with an insecure one) every request runs as ``INSECURE``, unchecked.
+    """
+
+    def __init__(self, registry: Registry, heartbeat: float = 1.0, security: Security | None = None) -> None:
         self.registry = registry
         self.heartbeat = heartbeat
+        self.security = security or Security(insecure=True)
+        self.security.attach(registry)
         phases.instrument(registry)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if self.security.insecure and self.security.audit is None:  # development: nothing to check
+            return self._serve(environ, start_response, INSECURE, time.perf_counter())
+        return self._checked(environ, start_response)
+
+    def _checked(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Authenticate, impersonate, authorize, serve, then audit a write."""
         started = time.perf_counter()
+        received = datetime.now(UTC)
+        sec = self.security
+        target = request_attributes(environ)
+        user: UserInfo | None = None
+        impersonated: UserInfo | None = None
+        codes: list[int] = []
+
+        def recording(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            codes.append(int(status[:3]))
+            return start_response(status, headers, *exc_info)
+
+        try:
+            user = sec.authenticate(environ)
+            impersonated = sec.impersonate(environ, user)
+            effective = impersonated or user
+            if not sec.insecure:
+                sec.authorize(replace(target, user=effective))
+        except Exception as exc:  # 401, 403, 400; anything else (Redis down) as a 500 Status
+            if not isinstance(exc, errors.StatusError):
+                exc = _unexpected(exc, "authentication failed on " + environ.get("PATH_INFO", "/"))
+            body = codecs.encode_json(exc.to_status())
+            result: Iterable[bytes] = self._respond(
+                recording, exc.code, body, codecs.JSON, [], started, target.verb, target.resource
+            )
+        else:
+            try:
+                result = self._serve(environ, recording, effective, started)
+            except StopIteration:  # a WebSocket ran to its end on the raw socket
+                self._audit(environ, target, user, impersonated, 101, received)
+                raise
+        self._audit(environ, target, user, impersonated, codes[0] if codes else 200, received)
+        return result
+
+    def _audit(
+        self,
+        environ: dict[str, Any],
+        target: Attributes,
+        user: UserInfo | None,
+        impersonated: UserInfo | None,
+        code: int,
+        received: datetime,
+    ) -> None:
+        sink = self.security.audit
+        a = target
+        if sink is None or a.verb not in audit.MUTATING or not a.resource_request:
+            return
+        ref = audit.ObjectRef(a.resource, a.namespace, a.name, a.api_group, a.api_version, a.subresource)
+        sink.write(sink.event(environ, a.verb, user, impersonated, ref, code, received))
+
+    def _serve(
+        self, environ: dict[str, Any], start_response: StartResponse, user: UserInfo, started: float
+    ) -> Iterable[bytes]:
+        """The request's answer, run as ``user`` (who has been authorized already)."""
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/") or "/"
         verb, resource = method.lower(), ""
@@ -54,15 +135,15 @@ class APIServer:
                 environ.get("HTTP_USER_AGENT", ""),
                 lambda: codecs.read_body(environ),
                 self.heartbeat,
+                user,
             )
             phases.begin()
             handled = time.perf_counter()
             reply = VERBS[verb](request)
         except errors.StatusError as exc:
             reply = Reply(exc.code, exc.to_status())
-        except Exception as exc:  # a bug: report it as a Status, never a bare 500 page
-            log.exception("internal error on %s %s", method, path)
-            err = errors.InternalError(f"an internal error occurred: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug (or Redis down): report it as a Status, never a bare 500 page
+            err = _unexpected(exc, f"internal error on {method} {path}")
             reply = Reply(err.code, err.to_status())
         if reply.stream is not None:
             metrics.observe(verb, resource, reply.code, time.perf_counter() - started)
@@ -114,6 +195,16 @@ class APIServer:
             raise errors.NotFound("the server could not find the requested resource")
         content_type, doc = routed
         return content_type, doc
+
+
+def _unexpected(exc: Exception, context: str) -> errors.StatusError:
+    """The Status for an exception that is not a domain error: 503 when the store cannot reach Redis
+    (the client may retry), otherwise a logged 500."""
+    if isinstance(exc, UNAVAILABLE):
+        log.warning("%s: storage unavailable: %s", context, type(exc).__name__)
+        return errors.ServiceUnavailable("the storage backend is unavailable; try again")
+    log.exception("%s", context)
+    return errors.InternalError(f"an internal error occurred: {type(exc).__name__}: {exc}")
 
 
 _HEALTH = {"/healthz", "/livez", "/readyz"}

@@ -9,8 +9,8 @@ from typing import Any
 
 from cluster import errors
 from cluster.api.printers import table
-from cluster.apiserver import codecs, patching, phases, virtual, watching
-from cluster.apiserver.auth import INSECURE, UserInfo
+from cluster.apiserver import authz, codecs, patching, phases, virtual, watching
+from cluster.apiserver.auth import INSECURE, MASTERS, UserInfo
 from cluster.apiserver.patch import record_update_manager
 from cluster.apiserver.requests import RequestInfo, parse_bool, parse_duration, parse_int
 from cluster.registry import (
@@ -18,6 +18,7 @@ from cluster.registry import (
     ListQuery,
     Registry,
     WriteOptions,
+    csr,
     delete,
     meta,
     parse_rv,
@@ -75,7 +76,15 @@ class Request:
             field_manager=manager,
             field_validation=validation,
             force=parse_bool(self.q.get("force"), "force"),
+            admit=self._escalation_check(),
         )
+
+    def _escalation_check(self) -> Callable[[Obj], None] | None:
+        """For writes of RBAC kinds: refuse rules or bindings the caller does not hold itself."""
+        i = self.info
+        if i.resource.group != "rbac.authorization.k8s.io" or MASTERS in self.user.groups:
+            return None
+        return lambda obj: authz.check_escalation(self.registry, self.user, i.resource, obj, i.namespace)
 
     def list_query(self) -> ListQuery:
         """The list/watch options; ``Invalid`` (422, kind ListOptions) for a bad resourceVersionMatch."""
@@ -181,6 +190,8 @@ def create(req: Request) -> Reply:
     if i.subresource or i.name:
         return _create_subresource(req, opts)
     obj = _decode(req)
+    if i.resource.qualified == csr.QUALIFIED:  # the requester's identity, never the body's
+        csr.prepare_create(obj, req.user)
     if opts.field_manager:
         record_update_manager(
             None, obj, opts.field_manager, "Update", meta.now(), i.resource.api_version, i.resource.schema

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import threading
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-import yaml
-
 from cluster import errors, jsoncodec
+from cluster import kubeconfig as kubeconfigs
 from cluster.api.resources import Resource, by_kind
+from cluster.client.tls import ssl_context
+from cluster.settings import Settings
 
 Obj = dict[str, Any]
 _BY_CODE: dict[int, type[errors.StatusError]] = {
@@ -60,22 +62,47 @@ class Client:
     """A Kubernetes API client over one keep-alive connection per thread."""
 
     def __init__(
-        self, server: str, token: str | None = None, timeout: float = 30.0, user_agent: str = "kubeq"
+        self,
+        server: str,
+        token: str | None = None,
+        timeout: float = 30.0,
+        user_agent: str = "kubeq",
+        *,
+        ca_pem: bytes | None = None,
+        cert_pem: bytes | None = None,
+        key_pem: bytes | None = None,
+        verify: bool = True,
     ) -> None:
+        """``https`` servers are verified against ``ca_pem`` (else the system CAs); ``cert_pem``/``key_pem``
+        are a client certificate presented in the handshake; ``token`` is sent as a bearer token."""
         url = urllib.parse.urlsplit(server)
+        self.server = server
         self.scheme, self.host, self.port = url.scheme, url.hostname or "127.0.0.1", url.port
         self.token, self.timeout, self.user_agent = token, timeout, user_agent
+        self.ssl: ssl.SSLContext | None = None
+        if self.scheme == "https":
+            self.ssl = ssl_context(ca_pem, cert_pem, key_pem, verify)
         self._local = threading.local()
 
     @classmethod
-    def from_kubeconfig(cls, path: str) -> Client:
-        """A client for the current context of a kubeconfig file."""
-        with open(path) as fh:
-            config = yaml.safe_load(fh)
-        context = next(c["context"] for c in config["contexts"] if c["name"] == config["current-context"])
-        cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
-        user = next((u["user"] for u in config.get("users", []) if u["name"] == context.get("user")), {})
-        return cls(cluster["server"], token=(user or {}).get("token"))
+    def from_kubeconfig(cls, path: str, user_agent: str = "kubeq", timeout: float = 30.0) -> Client:
+        """A client for the current context of a kubeconfig file (server, CA, token or client cert)."""
+        kc = kubeconfigs.read(path)
+        return cls(
+            kc.server,
+            token=kc.token,
+            timeout=timeout,
+            user_agent=user_agent,
+            ca_pem=kc.ca_pem,
+            cert_pem=kc.cert_pem,
+            key_pem=kc.key_pem,
+            verify=not kc.insecure_skip_tls_verify,
+        )
+
+    def _new_connection(self, timeout: float | None) -> http.client.HTTPConnection:
+        if self.ssl is not None:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.ssl)
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
     # ---- HTTP ----------------------------------------------------------------------------
     def _connection(self, fresh: bool = False) -> http.client.HTTPConnection:
@@ -83,8 +110,7 @@ class Client:
         if conn is None or fresh:
             if conn is not None:
                 conn.close()
-            cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-            conn = cls(self.host, self.port, timeout=self.timeout)
+            conn = self._new_connection(self.timeout)
             self._local.conn = conn
         return conn
 
@@ -264,8 +290,7 @@ class Client:
             + "?"
             + urllib.parse.urlencode({k: v for k, v in query.items() if v not in (None, "")})
         )
-        cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-        conn = cls(self.host, self.port, timeout=None)
+        conn = self._new_connection(None)
         try:
             conn.request("GET", path, headers=self._headers())
             resp = conn.getresponse()
@@ -333,3 +358,10 @@ class Client:
                     yield event
             except errors.Gone:
                 continue
+
+
+def client_for(settings: Settings, user_agent: str = "kubeq", timeout: float = 30.0) -> Client:
+    """The client a component uses: ``settings.kubeconfig`` when set, else ``settings.api_server``."""
+    if settings.kubeconfig:
+        return Client.from_kubeconfig(settings.kubeconfig, user_agent=user_agent, timeout=timeout)
+    return Client(settings.api_server, timeout=timeout, user_agent=user_agent)

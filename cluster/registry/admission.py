@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,9 @@ class WriteOptions:
     field_validation: str = "Warn"  # Strict | Warn | Ignore
     force: bool = False
     warnings: list[str] = field(default_factory=list)  # filled by admission
+    # an admission step that needs the caller (RBAC escalation checks): called with the object about
+    # to be stored, after defaulting and validation; raises a StatusError to refuse the write
+    admit: Callable[[dict[str, Any]], None] | None = None
 
 
 def check_schema(

@@ -15,10 +15,11 @@ from typing import Any
 from cluster import errors
 from cluster.api.defaults import job_selector_defaults
 from cluster.api.resources import Resource
-from cluster.registry import meta, strategy
+from cluster.registry import csr, meta, strategy
 from cluster.registry.admission import WriteOptions, check_schema, default_and_validate
 from cluster.registry.priority import admit_pod_priority
 from cluster.registry.selection import predicate
+from cluster.registry.serviceaccount_admission import admit_service_account
 from cluster.registry.servicealloc import ServiceAllocator
 from cluster.store import RV_PLACEHOLDER, Store, WatchEvent
 
@@ -131,7 +132,10 @@ class Registry:
         strategy.prepare_for_create(resource, obj)
         if resource.plural == "pods":
             admit_pod_priority(self.store, obj)
+            admit_service_account(self, obj, dry_run=bool(opts.dry_run))
         default_and_validate(resource, obj, None)
+        if opts.admit is not None:
+            opts.admit(obj)
         if resource.namespaced:
             self._require_live_namespace(md["namespace"], resource, requested_name)
         md["uid"] = _uid()
@@ -190,6 +194,8 @@ class Registry:
             if service_spec:
                 self.services.carry_over(new, old)
             default_and_validate(resource, new, old)
+            if opts.admit is not None and not subresource:
+                opts.admit(new)
             alloc = self.services.allocate(new, old, opts.dry_run) if service_spec else None
             try:
                 stored = self._write(resource, key, new, old, opts)
@@ -209,6 +215,10 @@ class Registry:
         raise AssertionError("unreachable")
 
     def _next_version(self, resource: Resource, old: Obj, obj: Obj, subresource: str) -> Obj:
+        if resource.qualified == csr.QUALIFIED:  # approval/status rules of CertificateSigningRequests
+            custom = csr.next_version(subresource, old, obj)
+            if custom is not None:
+                return custom
         if subresource == "status":
             return meta.status_only(obj, old)
         if subresource == "finalize":  # namespaces: only spec.finalizers changes

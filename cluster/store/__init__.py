@@ -6,6 +6,8 @@ gap-free watches and consumer groups over the change streams (``StreamChange``);
 ``fieldSelector`` query values into matchers.
 """
 
+import redis as _redis
+
 from cluster.store.codec import RV_PLACEHOLDER
 from cluster.store.consumer import StreamChange
 from cluster.store.embedded import EmbeddedRedis, start_embedded
@@ -14,7 +16,11 @@ from cluster.store.selectors import FieldSelector, LabelSelector, parse_field_se
 from cluster.store.store import Store
 from cluster.store.watching import WatchEvent
 
+# what a store call raises when Redis cannot be reached (callers answer 503, not 500)
+UNAVAILABLE: tuple[type[BaseException], ...] = (_redis.ConnectionError, _redis.TimeoutError)
+
 __all__ = [
+    "UNAVAILABLE",
     "RV_PLACEHOLDER",
     "EmbeddedRedis",
     "FieldSelector",

@@ -5,6 +5,9 @@
 dropped at the end); ``apiserver`` runs a real ``kubeq apiserver`` process; ``component_env`` is the
 environment for further kubeq components of the same run; ``redis_cpu`` reads Redis's own CPU
 seconds for a ``CpuMeter``; ``drop_prefix`` removes a run's keys.
+
+Benchmarks run the API server ``--insecure`` (plain HTTP, no authentication, every request allowed):
+they measure the API machinery, not TLS handshakes or authorization.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ def apiserver(redis_url: str, prefix: str, workers: int) -> Iterator[tuple[str, 
             KUBEQ_STATE_PREFIX=prefix,
             KUBEQ_APISERVER_WORKERS=str(workers),
             PROMETHEUS_MULTIPROC_DIR=metrics_dir,
+            KUBEQ_INSECURE="1",
             PYTHONPATH=pythonpath(),
         )
         cmd = [
@@ -74,6 +78,7 @@ def apiserver(redis_url: str, prefix: str, workers: int) -> Iterator[tuple[str, 
             "-m",
             "workers.cli",
             "apiserver",
+            "--insecure",
             "--port",
             str(port),
             "--redis-url",
@@ -96,6 +101,7 @@ def component_env(redis_url: str, prefix: str, base_url: str, **extra: str) -> d
         KUBEQ_REDIS_URL=redis_url,
         KUBEQ_STATE_PREFIX=prefix,
         KUBEQ_SERVER=base_url,
+        KUBEQ_INSECURE="1",
         KUBEQ_BROKER_PREFIX=f"{prefix}-broker:",
         **extra,
     )

@@ -8,7 +8,14 @@ pod bridge inside its host, takes its pod CIDR from the cluster, and routes to t
 pods through the cloud route table. ``up`` returns once every node is Ready; the processes keep
 running (sessions of their own) until ``down``. Everything is recorded in ``<dir>/state.json``;
 logs are in ``<dir>/logs/<name>.log``; the kubeconfig (for the API server, reachable from the root
-namespace through the bridge) is ``<dir>/kubeconfig``. Each ``up`` starts from an empty store: it
+namespace through the bridge) is ``<dir>/kubeconfig``.
+
+The cluster is secure: host 0 runs ``kubeq certs`` (the serving certificate names host 0's bridge
+address), the API server serves TLS there with tokens, client certificates and RBAC; each control
+plane component talks with a client certificate of its own identity; the admin kubeconfig carries the
+CA and the admin token. ``kubeq token create`` makes a bootstrap token, and every node host joins
+with ``kubeq node --join <server> --token T --ca-cert-hash H``: its credentials are its own
+certificate, issued through a CertificateSigningRequest (``<dir>/host-<i>/node/kubelet.kubeconfig``). Each ``up`` starts from an empty store: it
 clears the data and logs an earlier cluster left in the directory. Processes inherit this
 process's environment, so ``KUBEQ_*`` variables (grace periods, say) set before ``up`` reach every
 component.
@@ -20,6 +27,8 @@ import json
 import os
 import shutil
 import socket
+import ssl
+import subprocess
 import sys
 import time
 import urllib.request
@@ -48,6 +57,12 @@ class Cluster:
     kubeconfig: str
     nodes: list[str]
     procs: list[Proc] = field(default_factory=list)
+    ca_file: str = ""  # the cluster CA (the kubeconfig carries it too)
+    token: str = ""  # the bootstrap token the nodes joined with
+
+    def node_kubeconfig(self, name: str) -> str:
+        """The kubeconfig node ``name`` got by joining (its own client certificate)."""
+        return str(Path(self.directory) / name / "node" / "kubelet.kubeconfig")
 
     def save(self) -> None:
         data = {k: v for k, v in self.__dict__.items() if k != "procs"}
@@ -91,9 +106,24 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
-def _get(url: str) -> Any:
+def _admin(base: Path | None) -> tuple[ssl.SSLContext | None, dict[str, str]]:
+    """TLS context and headers of the admin kubeconfig in ``base`` (none: plain, anonymous)."""
+    if base is None or not (base / "kubeconfig").exists():
+        return None, {}
+    from cluster import kubeconfig
+
+    kc = kubeconfig.read(str(base / "kubeconfig"))
+    context = None
+    if kc.server.startswith("https"):
+        context = ssl.create_default_context(cadata=kc.ca_pem.decode() if kc.ca_pem else None)
+    return context, ({"Authorization": f"Bearer {kc.token}"} if kc.token else {})
+
+
+def _get(url: str, base: Path | None = None) -> Any:
+    context, headers = _admin(base)
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=2, context=context) as resp:
             return json.loads(resp.read() or b"null") if resp.status == 200 else None
     except (OSError, ValueError):
         return None
@@ -107,7 +137,7 @@ def ready_nodes(server: str, base: Path | None = None) -> list[str]:
     wrote the CIDR to ``<base>/<node>/node/pod-cidr`` where its runtime reads it (a pod started
     before that would take an address no other host routes to).
     """
-    listed = _get(server + "/api/v1/nodes") or {}
+    listed = _get(server + "/api/v1/nodes", base) or {}
     names = []
     for node in listed.get("items") or []:
         name, cidr = node["metadata"]["name"], (node.get("spec") or {}).get("podCIDR")
@@ -158,7 +188,7 @@ def up(hosts: int, directory: str = DEFAULT_DIR, ready_timeout: float = 90.0) ->
     base = Path(directory).resolve()
     base.mkdir(parents=True, exist_ok=True)
     api_host = network.address(0)
-    server = f"http://{api_host}:{API_PORT}"
+    server = f"https://{api_host}:{API_PORT}"
     cluster = Cluster(
         directory=str(base),
         hosts=hosts,
@@ -186,31 +216,32 @@ def up(hosts: int, directory: str = DEFAULT_DIR, ready_timeout: float = 90.0) ->
             KUBEQ_DATA_DIR=str(base / "host-0"),
         )
         env.pop("KUBEQ_BROKER_URL", None)
-        api = processes.start(
-            0,
-            "apiserver",
-            _kubeq("apiserver", "--bind-address", api_host, "--port", str(API_PORT)),
-            env,
-            logs,
-            ROOT,
-        )
+        env.pop("KUBEQ_INSECURE", None)
+        env.pop("KUBEQ_KUBECONFIG", None)
+        pki = _certs(base, api_host, env)
+        cluster.ca_file = pki.ca_cert
+        from workers.local_cluster import component_envs, secure_apiserver_flags, write_kubeconfig
+
+        audit = str(base / "logs" / "audit.log")
+        api_argv = _kubeq("apiserver", "--bind-address", api_host, "--port", str(API_PORT))
+        api = processes.start(0, "apiserver", api_argv + secure_apiserver_flags(pki, audit), env, logs, ROOT)
         cluster.procs.append(api)
         cluster.save()
-        _wait(lambda: _ok(server + "/readyz"), 60, "API server", cluster.procs)
-        from workers.local_cluster import write_kubeconfig
-
-        write_kubeconfig(base, server)
+        write_kubeconfig(base, server, pki)
+        _wait(lambda: _get(server + "/version", base) is not None, 60, "API server", cluster.procs)
+        envs = component_envs(pki, base / "host-0" / "components", server, [*CONTROL_PLANE, "dns"], env)
         for role in CONTROL_PLANE:
-            cluster.procs.append(processes.start(0, role, _kubeq(role), env, logs, ROOT))
-        routes = [sys.executable, "-m", "ops.hosts.routes", "--server", server, "--name", node_name(0)]
-        cluster.procs.append(processes.start(0, "routes", routes, env, logs, ROOT))
+            cluster.procs.append(processes.start(0, role, _kubeq(role), envs[role], logs, ROOT))
+        routes = [sys.executable, "-m", "ops.hosts.routes", "--kubeconfig", cluster.kubeconfig]
+        cluster.procs.append(processes.start(0, "routes", routes + ["--name", node_name(0)], env, logs, ROOT))
         dns = _kubeq("dns", "--advertise-address", api_host)
-        cluster.procs.append(processes.start(0, "dns", dns, env, logs, ROOT))
+        cluster.procs.append(processes.start(0, "dns", dns, envs["dns"], logs, ROOT))
+        cluster.token, join = _token(cluster.kubeconfig, env)
         for i in range(1, hosts):
             name = node_name(i)
             node_dir = base / name / "node"
             node_env = dict(env, KUBEQ_DATA_DIR=str(base / name))
-            argv = _kubeq("node", "--name", name, "--data-dir", str(node_dir))
+            argv = _kubeq("node", "--name", name, "--data-dir", str(node_dir), *join)
             cluster.procs.append(processes.start(i, name, argv, node_env, logs, ROOT))
         cluster.save()
         _wait(
@@ -225,6 +256,27 @@ def up(hosts: int, directory: str = DEFAULT_DIR, ready_timeout: float = 90.0) ->
     return cluster
 
 
+def _certs(base: Path, api_host: str, env: dict[str, str]) -> Any:
+    """Run ``kubeq certs`` for host 0 (serving certificate for ``api_host``); the ``Pki``."""
+    from cluster.pki import Pki
+
+    data = base / "host-0"
+    argv = _kubeq("certs", "--data-dir", str(data), "--bind-address", api_host, "--port", str(API_PORT))
+    subprocess.run(
+        argv + ["--ips", api_host], env=env, cwd=ROOT, check=True, capture_output=True, timeout=120
+    )
+    return Pki(str(data / "pki"))
+
+
+def _token(kubeconfig: str, env: dict[str, str]) -> tuple[str, list[str]]:
+    """Run ``kubeq token create``; the token and the ``--join ...`` flags of the command it printed."""
+    argv = _kubeq("token", "create", "--kubeconfig", kubeconfig)
+    out = subprocess.run(argv, env=env, cwd=ROOT, check=True, capture_output=True, text=True, timeout=120)
+    token, command = out.stdout.strip().splitlines()[-2:]
+    words = command.split()
+    return token, words[words.index("--join") :]
+
+
 def clear(base: Path) -> None:
     """Remove the data and logs an earlier cluster left in ``base``: every ``up`` starts empty."""
     for stale in [*base.glob("host-*"), base / "logs", base / "kubeconfig"]:
@@ -232,14 +284,6 @@ def clear(base: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
         else:
             stale.unlink(missing_ok=True)
-
-
-def _ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
 
 
 def down(directory: str = DEFAULT_DIR, grace: float = 5.0) -> list[str]:

@@ -18,14 +18,23 @@ from types import FrameType
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.hosts.routes", description=__doc__.split("\n")[0])
-    parser.add_argument("--server", required=True, help="API server URL")
+    parser.add_argument("--server", help="API server URL (insecure clusters; else --kubeconfig)")
+    parser.add_argument("--kubeconfig", help="kubeconfig with the server, CA and credentials")
     parser.add_argument("--name", default="host-0", help="this host's name in the route table")
     args = parser.parse_args(argv)
+    if not (args.server or args.kubeconfig):
+        parser.error("--server or --kubeconfig is required")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from cluster.client.client import Client
     from workers.node.routes import RouteSync
 
-    sync = RouteSync(Client(args.server, user_agent=f"kubeq-hosts-routes/{args.name}"), args.name)
+    agent = f"kubeq-hosts-routes/{args.name}"
+    client = (
+        Client.from_kubeconfig(args.kubeconfig, user_agent=agent)
+        if args.kubeconfig
+        else Client(args.server, user_agent=agent)
+    )
+    sync = RouteSync(client, args.name)
 
     def on_term(_signum: int, _frame: FrameType | None) -> None:
         sys.exit(0)

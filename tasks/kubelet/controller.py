@@ -37,6 +37,7 @@ from tasks.kubelet.lifecycle import (
     stop_all,
 )
 from tasks.kubelet.resolvconf import cluster_domain, host_resolv_text, resolv_conf
+from tasks.kubelet.satoken import ServiceAccountTokens, lenient
 from tasks.kubelet.status import (
     ContainerView,
     container_status,
@@ -132,11 +133,13 @@ class KubeletController(KeyedController):
         if pod is None or (pod.get("spec") or {}).get("nodeName") != node:
             for sb in ours:
                 remove_sandbox(rt, sb.id)
+                self.tokens(ctx).forget(sb.config.pod_uid)
             return None
         uid = pod["metadata"]["uid"]
         for sb in ours:
             if sb.config.pod_uid != uid:
                 remove_sandbox(rt, sb.id)
+                self.tokens(ctx).forget(sb.config.pod_uid)
         mine = [s for s in ours if s.config.pod_uid == uid]
         if pod["metadata"].get("deletionTimestamp"):
             self.terminate(ctx, rt, pod, [s.id for s in mine])
@@ -189,8 +192,19 @@ class KubeletController(KeyedController):
         problem: tuple[str, str] | None = None
         paths: dict[str, str] = {}
         if not terminal:
+            tokens, relaxed = self.tokens(ctx), lenient(ctx.client)
             try:
-                paths = materialize(view_pod, str(pod_dir), self.lookup(ctx), allocatable)
+                paths = materialize(
+                    view_pod,
+                    str(pod_dir),
+                    self.lookup(ctx),
+                    allocatable,
+                    tokens=lambda p, src: tokens.token(ctx.client, p, src, empty_on_failure=relaxed),
+                    empty_if_missing=("kube-root-ca.crt",) if relaxed else (),
+                )
+                due = tokens.refresh_due(md["uid"])
+                if due is not None:
+                    waits.append(max(1.0, due - time.time()))
             except (ConfigError, OSError) as exc:
                 problem = ("ContainerCreating", str(exc))
                 self.once(
@@ -315,6 +329,11 @@ class KubeletController(KeyedController):
             return [ctx.client.get(SERVICES, "kubernetes", "default")]
         except errors.NotFound:
             return []
+
+    @staticmethod
+    def tokens(ctx: Context) -> ServiceAccountTokens:
+        """This worker's ServiceAccount tokens (``satoken.py``), kept across syncs."""
+        return ctx.caches.setdefault("kubelet.satokens", ServiceAccountTokens())
 
     def lookup(self, ctx: Context) -> Any:
         def get(plural: str, namespace: str, name: str) -> Obj | None:

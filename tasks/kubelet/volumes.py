@@ -6,12 +6,17 @@ from their sources (``items`` choose keys and paths, ``mode``/``defaultMode`` se
 data is base64-decoded), ``hostPath`` is the host's path as is (created for ``DirectoryOrCreate``).
 Calling it again brings the files up to date (changed keys rewritten, dropped keys removed). A
 missing source that is not optional raises ``ConfigError``.
+
+A projected ``serviceAccountToken`` source is written from ``tokens(pod, source)`` (the kubelet's
+``satoken.ServiceAccountTokens``); ConfigMaps named in ``empty_if_missing`` that do not exist yield
+empty files for their items instead of an error (``kube-root-ca.crt`` on an insecure cluster).
 """
 
 from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,7 @@ from tasks.kubelet.fields import ConfigError, field_value, resource_value
 Obj = dict[str, Any]
 DEFAULT_MODE = 0o644
 Files = dict[str, tuple[bytes, int]]  # relative path -> (content, mode)
+TokenSource = Callable[[Obj, Obj], bytes]  # (pod, serviceAccountToken projection) -> token
 
 
 def _source_bytes(obj: Obj, secret: bool) -> dict[str, bytes]:
@@ -39,11 +45,20 @@ def _source_bytes(obj: Obj, secret: bool) -> dict[str, bytes]:
     return out
 
 
-def _keyed_files(src: Obj, plural: str, namespace: str, lookup: Lookup, default_mode: int) -> Files:
+def _keyed_files(
+    src: Obj,
+    plural: str,
+    namespace: str,
+    lookup: Lookup,
+    default_mode: int,
+    empty_if_missing: Collection[str] = (),
+) -> Files:
     """Files of a configMap/secret volume source (or projection)."""
     name = src.get("name") or src.get("secretName") or ""
     obj = lookup(plural, namespace, name)
     if obj is None:
+        if name in empty_if_missing:
+            return {item["path"]: (b"", item.get("mode", default_mode)) for item in src.get("items") or []}
         if src.get("optional"):
             return {}
         raise ConfigError(f'{plural[:-1]} "{name}" not found')
@@ -74,7 +89,14 @@ def _downward_files(src: Obj, pod: Obj, default_mode: int, allocatable: dict[str
     return files
 
 
-def volume_files(volume: Obj, pod: Obj, lookup: Lookup, allocatable: dict[str, str] | None = None) -> Files:
+def volume_files(
+    volume: Obj,
+    pod: Obj,
+    lookup: Lookup,
+    allocatable: dict[str, str] | None = None,
+    tokens: TokenSource | None = None,
+    empty_if_missing: Collection[str] = (),
+) -> Files:
     """The files a file-backed volume holds (configMap, secret, downwardAPI, projected)."""
     namespace = pod["metadata"].get("namespace", "default")
     if volume.get("configMap") is not None:
@@ -91,11 +113,17 @@ def volume_files(volume: Obj, pod: Obj, lookup: Lookup, allocatable: dict[str, s
     mode = projected.get("defaultMode", DEFAULT_MODE)
     for source in projected.get("sources") or []:
         if source.get("configMap") is not None:
-            files.update(_keyed_files(source["configMap"], "configmaps", namespace, lookup, mode))
+            src = source["configMap"]
+            files.update(_keyed_files(src, "configmaps", namespace, lookup, mode, empty_if_missing))
         elif source.get("secret") is not None:
             files.update(_keyed_files(source["secret"], "secrets", namespace, lookup, mode))
         elif source.get("downwardAPI") is not None:
             files.update(_downward_files(source["downwardAPI"], pod, mode, allocatable))
+        elif source.get("serviceAccountToken") is not None:
+            src = source["serviceAccountToken"]
+            if tokens is None:
+                raise ConfigError("this node cannot fetch ServiceAccount tokens")
+            files[src.get("path") or "token"] = (tokens(pod, src), mode)
     return files
 
 
@@ -121,7 +149,12 @@ def write_files(root: Path, files: Files) -> None:
 
 
 def materialize(
-    pod: Obj, pod_dir: str, lookup: Lookup, allocatable: dict[str, str] | None = None
+    pod: Obj,
+    pod_dir: str,
+    lookup: Lookup,
+    allocatable: dict[str, str] | None = None,
+    tokens: TokenSource | None = None,
+    empty_if_missing: Collection[str] = (),
 ) -> dict[str, str]:
     """Create or refresh every volume of ``pod`` under ``<pod_dir>/volumes``; name -> host path."""
     paths: dict[str, str] = {}
@@ -138,7 +171,7 @@ def materialize(
         if volume.get("emptyDir") is not None:
             target.mkdir(parents=True, exist_ok=True)
         elif any(volume.get(k) is not None for k in ("configMap", "secret", "downwardAPI", "projected")):
-            write_files(target, volume_files(volume, pod, lookup, allocatable))
+            write_files(target, volume_files(volume, pod, lookup, allocatable, tokens, empty_if_missing))
         else:
             target.mkdir(parents=True, exist_ok=True)  # an unsupported kind: an empty directory
         paths[name] = str(target)

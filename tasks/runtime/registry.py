@@ -23,6 +23,7 @@ CONTROLLERS: list[str] = [
     "tasks.controllers.gc:GarbageCollector",
     "tasks.controllers.namespace:NamespaceController",
     "tasks.controllers.serviceaccount:ServiceAccountController",
+    "tasks.controllers.rootca:RootCAController",
     "tasks.controllers.job:JobController",
     "tasks.controllers.cronjob:CronJobController",
     "tasks.kubelet.controller:KubeletController",
@@ -35,6 +36,8 @@ CONTROLLERS: list[str] = [
     "tasks.cloud.service:ServiceLBController",
     "tasks.cloud.route:RouteController",
     "tasks.cloud.node:CloudNodeController",
+    "tasks.controllers.certificates:CSRApprovingController",
+    "tasks.controllers.certificates:CSRSigningController",
 ]
 
 

@@ -33,13 +33,13 @@ def runtime() -> tuple[WorkQueue, Context]:
     """This process's work queue and controller Context (API client, shared caches), made on first use."""
     with _lock:
         if "wq" not in _state:
-            from cluster.client.client import Client
+            from cluster.client.client import client_for
 
             settings = Settings.from_env()
             _state["wq"] = WorkQueue.from_settings(settings)
             wq = _state["wq"]
             _state["ctx"] = Context(
-                client=Client(settings.api_server),
+                client=client_for(settings, user_agent="kubeq-controllers"),
                 caches={},
                 enqueue=wq.add,
                 redis=wq.redis,

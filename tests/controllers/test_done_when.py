@@ -97,7 +97,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     try:
         _wait_for_line(proc, "ready", 90)
         threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
-        cluster = Up(tmp / "data", tmp / "cache", Client(f"http://127.0.0.1:{port}"))
+        cluster = Up(tmp / "data", tmp / "cache", Client.from_kubeconfig(str(tmp / "data" / "kubeconfig")))
         wait_for(
             lambda: len(cluster.kubectl("get", "nodes", "-o", "name").stdout.split()) == 3, 60, "3 nodes"
         )

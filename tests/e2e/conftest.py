@@ -36,12 +36,23 @@ class APIServerProcess:
 
 @contextlib.contextmanager
 def launch_apiserver(redis_url: str, tmp: Path) -> Iterator[APIServerProcess]:
-    """``kubeq apiserver`` as a real process (2 gunicorn workers) on a state prefix of its own."""
+    """``kubeq apiserver --insecure`` as a real process (2 gunicorn workers) on a state prefix of its own.
+
+    Plain HTTP without authentication: these suites test the API machinery, not security (tests/auth).
+    """
     port = free_port()
     prefix = f"e2e-{uuid.uuid4().hex[:8]}"
-    env = dict(os.environ, KUBEQ_STATE_PREFIX=prefix, KUBEQ_APISERVER_WORKERS="2", PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        KUBEQ_STATE_PREFIX=prefix,
+        KUBEQ_APISERVER_WORKERS="2",
+        KUBEQ_INSECURE="1",
+        PYTHONPATH=str(ROOT),
+    )
+    env.pop("KUBEQ_KUBECONFIG", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "apiserver", "--port", str(port), "--redis-url", redis_url],
+        [sys.executable, "-m", "workers.cli", "apiserver", "--insecure"]
+        + ["--port", str(port), "--redis-url", redis_url],
         env=env,
         cwd=ROOT,
     )

@@ -49,12 +49,14 @@ def launch_control_plane(
         KUBEQ_REDIS_URL=server.redis_url,
         KUBEQ_STATE_PREFIX=server.prefix,
         KUBEQ_SERVER=server.url,
+        KUBEQ_INSECURE="1",  # the server of launch_apiserver is plain HTTP without authentication
         KUBEQ_BROKER_PREFIX=f"{server.prefix}-broker:",
         KUBEQ_EXTRA_CONTROLLERS=",".join(controllers),
         # Node objects made by tests have no agent renewing a Lease: unless a test asks for the
         # real 40 s grace (tests/node_lifecycle), they are not taken for unreachable nodes.
         KUBEQ_NODE_MONITOR_GRACE_PERIOD=os.environ.get("KUBEQ_NODE_MONITOR_GRACE_PERIOD", "3600"),
     )
+    env.pop("KUBEQ_KUBECONFIG", None)
     plane = ControlPlane(env)
     try:
         plane.start("controller-manager", "controller-manager")

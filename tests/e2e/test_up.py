@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -71,7 +72,8 @@ def test_up_serves_kubectl_and_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "kubeq-data"
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("KUBEQ_REDIS_URL", None)  # the embedded Redis is the default
+    for name in ("KUBEQ_REDIS_URL", "KUBEQ_INSECURE", "KUBEQ_KUBECONFIG", "KUBEQ_SERVER"):
+        env.pop(name, None)  # the embedded Redis and a secure cluster are the defaults
     flower_port = free_port()
     args = [
         "up",
@@ -91,10 +93,11 @@ def test_up_serves_kubectl_and_stops_cleanly(tmp_path: Path) -> None:
     )
     try:
         output = "".join(_wait_for_line(proc, "ready", 60))
-        assert f"http://127.0.0.1:{port}" in output
+        assert f"https://127.0.0.1:{port}" in output  # secure by default
         user, password = (data_dir / "flower-credentials").read_text().strip().split(":")
         assert f"Flower at http://127.0.0.1:{flower_port} (user {user}, password {password})" in output
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz") as resp:
+        ca = ssl.create_default_context(cafile=str(data_dir / "pki" / "ca.crt"))
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ca) as resp:
             assert resp.read() == b"ok"
         kubeconfig = data_dir / "kubeconfig"
         assert kubeconfig.exists()
@@ -151,7 +154,8 @@ def test_up_keeps_state_across_restarts(tmp_path: Path) -> None:
     """Objects written before a stop are there after the next ``kubeq up`` (AOF on the data dir)."""
     data_dir = tmp_path / "kubeq-data"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    env.pop("KUBEQ_REDIS_URL", None)
+    for name in ("KUBEQ_REDIS_URL", "KUBEQ_INSECURE", "KUBEQ_KUBECONFIG", "KUBEQ_SERVER"):
+        env.pop(name, None)
     for round_ in range(2):
         port = free_port()
         proc = subprocess.Popen(

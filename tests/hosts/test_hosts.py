@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from cluster import kubeconfig
 from ops import hosts
 from ops.hosts import network, processes
 from tests.node.upcluster import wait
@@ -233,6 +234,43 @@ def test_cluster_ip_service_answers_from_the_other_host(cluster: Hosts, web2: di
     by_ip, by_name = f"http://{service['spec']['clusterIP']}:80/", "http://web2.default.svc.cluster.local/"
     pod = fetch_from(cluster, "by-service", "host-1", by_ip, by_name)
     assert pod["status"]["phase"] == "Succeeded", cluster.kubectl("logs", "by-service").stdout
+
+
+def test_nodes_joined_with_their_own_approved_certificates(cluster: Hosts) -> None:
+    out = cluster.kubectl("get", "csr", "-o", "json")
+    assert out.returncode == 0, out.stderr
+    by_node: dict[str, list[dict[str, Any]]] = {}
+    for item in json.loads(out.stdout)["items"]:
+        by_node.setdefault(item["metadata"]["name"].rsplit("-", 1)[0], []).append(item)
+    for node in cluster.cluster.nodes:
+        csrs = by_node.get(f"node-csr-{node}") or []
+        assert len(csrs) == 1, f"{node}: {sorted(by_node)}"
+        status = csrs[0].get("status") or {}
+        assert [c["type"] for c in status.get("conditions") or []] == ["Approved"]
+        assert status.get("certificate"), f"{node}: not issued"
+        assert csrs[0]["spec"]["username"].startswith("system:bootstrap:")
+        kc = kubeconfig.read(cluster.cluster.node_kubeconfig(node))
+        assert kc.cert_pem and kc.token is None
+
+
+def test_node_credentials_reach_only_their_own_node_and_pods(cluster: Hosts, web2: dict[str, Any]) -> None:
+    host1 = [
+        *cluster.base[:1],
+        f"--kubeconfig={cluster.cluster.node_kubeconfig('host-1')}",
+        *cluster.base[2:],
+    ]
+
+    def as_host1(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*host1, *argv], capture_output=True, text=True, timeout=30)
+
+    label = '{"metadata":{"labels":{"kubeq.test/touched":"yes"}}}'
+    own = as_host1("patch", "node", "host-1", "--type=merge", "-p", label)
+    assert own.returncode == 0, own.stderr
+    other = as_host1("patch", "node", "host-2", "--type=merge", "-p", label)
+    assert other.returncode != 0 and "forbidden" in other.stderr.lower(), other.stderr
+    status = '{"status":{"message":"hijacked"}}'
+    pod = as_host1("patch", "pod", "web2", "--subresource=status", "--type=merge", "-p", status)
+    assert pod.returncode != 0 and "forbidden" in pod.stderr.lower(), pod.stderr
 
 
 def test_cut_link_makes_node_not_ready_within_grace_period(cluster: Hosts) -> None:

@@ -24,15 +24,18 @@ Kube = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @contextlib.contextmanager
-def launch_up(isolation: str, **env_extra: str) -> Iterator[Kube]:
-    """A running two-node ``kubeq up`` (``isolation``, extra environment); yields a ``kubectl``
-    runner against it (args -> CompletedProcess) that also carries ``.isolation`` and ``.data_dir``."""
+def launch_up(isolation: str, nodes: int = 2, **env_extra: str) -> Iterator[Kube]:
+    """A running ``kubeq up`` with ``nodes`` nodes (``isolation``, extra environment); yields a ``kubectl``
+    runner against it (args -> CompletedProcess) that also carries ``.isolation`` and ``.data_dir``.
+
+    The cluster is secure (TLS, authentication, RBAC): kubectl uses the admin kubeconfig it writes."""
     base = Path(tempfile.mkdtemp(prefix="kqw-", dir="/tmp"))
     data_dir = base / "d"
     env = dict(os.environ, PYTHONPATH=str(ROOT), KUBEQ_CRASHLOOP_BASE_SECONDS="1", **env_extra)
-    env.pop("KUBEQ_REDIS_URL", None)
+    for name in ("KUBEQ_REDIS_URL", "KUBEQ_INSECURE", "KUBEQ_KUBECONFIG", "KUBEQ_SERVER", "KUBEQ_PKI_DIR"):
+        env.pop(name, None)
     args = ["up", "--data-dir", str(data_dir), "--port", str(free_port()), "--flower-port", str(free_port())]
-    args += ["--nodes", "2", "--hollow-nodes", "0", "--isolation", isolation]
+    args += ["--nodes", str(nodes), "--hollow-nodes", "0", "--isolation", isolation]
     proc = subprocess.Popen(
         [sys.executable, "-m", "workers.cli", *args], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT
     )
@@ -49,7 +52,7 @@ def launch_up(isolation: str, **env_extra: str) -> Iterator[Kube]:
         _wait_for_line(proc, "ready", 90)
         assert proc.stdout is not None
         threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe drained
-        wait(lambda: len(ready_nodes(run)) == 2, 60, "two Ready nodes")
+        wait(lambda: len(ready_nodes(run)) == nodes, 60, f"{nodes} Ready nodes")
         yield run
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -67,6 +67,7 @@ KUBEQ_SERVICES = {
 def test_the_deployment_has_every_component() -> None:
     subcommands = {name: kubeq_argv(svc["command"])[0] for name, svc in KUBEQ_SERVICES.items()}  # type: ignore[index]
     assert subcommands == {
+        "certs": "certs",  # one-shot: the PKI and kubeconfigs of the secure deployment
         "apiserver": "apiserver",
         "controller-manager": "controller-manager",
         "scheduler": "scheduler",
@@ -229,3 +230,19 @@ def test_environment_file_example_names_known_settings() -> None:
             names.add(match.group(1))
     assert {"KUBEQ_REDIS_URL", "KUBEQ_SERVER"} <= names
     assert not names - known_env()
+
+
+def test_components_talk_tls_with_their_own_credentials() -> None:
+    """Secure by default: https everywhere, a kubeconfig per component, the PKI made before the API server."""
+    assert COMPOSE["x-kubeq-env"]["KUBEQ_SERVER"].startswith("https://")
+    assert SERVICES["apiserver"]["depends_on"]["certs"]["condition"] == "service_completed_successfully"
+    assert "--components" in kubeq_argv(SERVICES["certs"]["command"])  # type: ignore[operator]
+    for name in ("controller-manager", "scheduler", "beat", "node"):
+        assert "--kubeconfig" in kubeq_argv(SERVICES[name]["command"]), name  # type: ignore[operator]
+    for name in ("dns", "cloud-controller-manager"):
+        assert SERVICES[name]["environment"]["KUBEQ_KUBECONFIG"].endswith(f"{name}.kubeconfig")
+    for path in UNITS:
+        text = path.read_text()
+        if path.name not in ("kubeq-apiserver.service", "kubeq-flower.service"):
+            assert "--kubeconfig" in text or "KUBEQ_KUBECONFIG=" in text, path.name
+    assert "--tls-cert-file" in (ROOT / "ops" / "systemd" / "kubeq-apiserver.service").read_text()

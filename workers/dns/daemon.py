@@ -158,7 +158,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(list(argv) if argv is not None else [])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    client = Client(args.server, token=args.token, user_agent="kubeq-dns")
+    kubeconfig = os.environ.get("KUBEQ_KUBECONFIG", "")
+    if kubeconfig and not args.token:  # `kubeq up` hands the DNS its client certificate this way
+        client = Client.from_kubeconfig(kubeconfig, user_agent="kubeq-dns")
+    else:
+        client = Client(args.server, token=args.token, user_agent="kubeq-dns")
     port = args.port if args.port is not None else default_port(args.address)
     dns = ClusterDNS(
         client,

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from cluster import errors
 from cluster.api.resources import lookup
-from cluster.client.client import Client
+from cluster.client.client import Client, client_for
 from cluster.settings import Settings
 from workers.hollow.objects import NodeSpec, node_conditions, node_object
 from workers.hollow.pods import PodRunner
@@ -77,7 +77,7 @@ class HollowFleet:
 
     def __init__(
         self,
-        server: str,
+        server: str | Client,
         count: int,
         prefix: str = "hollow",
         cpu: str = "32",
@@ -87,7 +87,9 @@ class HollowFleet:
         workers: int = 8,
         lease_seconds: float = LEASE_RENEW,
     ) -> None:
-        self.client = Client(server, user_agent="kubeq-hollow-nodes")
+        self.client = (
+            server if isinstance(server, Client) else Client(server, user_agent="kubeq-hollow-nodes")
+        )
         self.nodes = {
             f"{prefix}-{i}": NodeSpec(f"{prefix}-{i}", i, cpu=cpu, memory=memory, pods=pods)
             for i in range(count)
@@ -223,7 +225,7 @@ def run_hollow_nodes(
     and pods going. Returns the registration measurement once stopped; the nodes stay.
     """
     fleet = HollowFleet(
-        settings.api_server,
+        client_for(settings, user_agent="kubeq-hollow-nodes"),
         count,
         prefix,
         cpu=cpu,

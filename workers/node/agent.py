@@ -32,7 +32,7 @@ from typing import Any
 
 from cluster import errors
 from cluster.api.resources import lookup
-from cluster.client.client import Client
+from cluster.client.client import client_for
 from cluster.settings import Settings
 from workers.node import lease, machine, supervisor
 from workers.node.podsource import PodSource
@@ -134,7 +134,7 @@ class NodeAgent:
         self.status_seconds = status_seconds or float(
             os.environ.get("KUBEQ_NODE_STATUS_SECONDS", STATUS_SECONDS)
         )
-        self.client = Client(settings.api_server, user_agent=f"kubeq-node/{name}")
+        self.client = client_for(settings, user_agent=f"kubeq-node/{name}")
         self.socket = supervisor.socket_path(self.data_dir)
         self.runtime_version = ""
         self.runtime_ok = False
@@ -228,6 +228,9 @@ class NodeAgent:
             "KUBEQ_STATE_PREFIX": self.settings.state_prefix,
             "KUBEQ_BROKER_PREFIX": self.settings.broker_prefix,
         }
+        if self.settings.kubeconfig:  # the node's credentials, for the kubelet worker and its daemons
+            env["KUBEQ_KUBECONFIG"] = self.settings.kubeconfig
+        env["KUBEQ_INSECURE"] = "1" if self.settings.insecure else "0"
         if self.settings.redis_url:
             env["KUBEQ_REDIS_URL"] = self.settings.redis_url
         if self.settings.broker_url:

@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from . import cells, disruption, pods
+from . import certificates as csr_cells
+from . import rbac as rbac_cells
 from .duration import since
 from .format import (
     NONE,
@@ -279,6 +281,23 @@ PODDISRUPTIONBUDGET = (
     ),
     AGE,
 )
+ROLE = (NAME, Column("Created At", "date", "Time the role was created.", plain(rbac_cells.created_at)))
+BINDING = (
+    NAME,
+    _str("Role", "The role this binding grants.", plain(rbac_cells.role_ref)),
+    AGE,
+    _str("Users", "Users bound.", plain(rbac_cells.subjects("User")), 1),
+    _str("Groups", "Groups bound.", plain(rbac_cells.subjects("Group")), 1),
+    _str("ServiceAccounts", "Service accounts bound.", plain(rbac_cells.subjects("ServiceAccount")), 1),
+)
+CSR = (
+    NAME,
+    AGE,
+    _str("SignerName", "The signer asked to sign.", field("spec", "signerName")),
+    _str("Requestor", "Who asked.", field("spec", "username")),
+    _str("RequestedDuration", "Requested validity.", plain(csr_cells.requested_duration)),
+    _str("Condition", "Approval and issue state.", plain(csr_cells.condition)),
+)
 DEFAULT = (NAME, AGE)
 
 
@@ -301,6 +320,11 @@ COLUMNS: dict[tuple[str, str], tuple[Column, ...]] = {
     ("", "endpoints"): ENDPOINTS,
     ("scheduling.k8s.io", "priorityclasses"): PRIORITYCLASS,
     ("policy", "poddisruptionbudgets"): PODDISRUPTIONBUDGET,
+    ("rbac.authorization.k8s.io", "roles"): ROLE,
+    ("rbac.authorization.k8s.io", "clusterroles"): ROLE,
+    ("rbac.authorization.k8s.io", "rolebindings"): BINDING,
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): BINDING,
+    ("certificates.k8s.io", "certificatesigningrequests"): CSR,
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cluster.api.resources import Resource
-from cluster.api.validation import cluster_kinds, config, disruption, names, pods, services, workloads
+from cluster.api.validation import cluster_kinds, config, disruption, names, pods, rbac, services, workloads
 from cluster.api.validation.errors import as_dict
 from cluster.api.validation.meta import NameRule, validate_meta, validate_meta_update
 from cluster.api.validation.quantity import parse_quantity
@@ -61,6 +61,18 @@ _KINDS: dict[tuple[str, str], tuple[NameRule, Rule | None, UpdateRule | None]] =
     ),
     ("events.k8s.io", "Event"): (names.dns1123_subdomain, cluster_kinds.validate_events_event, None),
     ("policy", "PodDisruptionBudget"): (names.dns1123_subdomain, disruption.validate_pdb, None),
+    (rbac.GROUP, "Role"): (rbac.path_segment_name, rbac.validate_role, None),
+    (rbac.GROUP, "ClusterRole"): (rbac.path_segment_name, rbac.validate_cluster_role, None),
+    (rbac.GROUP, "RoleBinding"): (
+        rbac.path_segment_name,
+        rbac.validate_role_binding,
+        rbac.validate_binding_update,
+    ),
+    (rbac.GROUP, "ClusterRoleBinding"): (
+        rbac.path_segment_name,
+        rbac.validate_cluster_role_binding,
+        rbac.validate_binding_update,
+    ),
 }
 
 

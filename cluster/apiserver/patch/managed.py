@@ -98,7 +98,9 @@ def store(obj: dict, managers: list[Manager]) -> None:
     """Write ``managers`` (non-empty ones, in Kubernetes' order) to ``obj.metadata.managedFields``."""
     kept = [m for m in managers if m.fields]
     kept.sort(key=lambda m: (m.operation, m.time or "", m.manager, m.api_version, m.subresource))
-    meta = obj.setdefault("metadata", {})
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):  # absent or null
+        meta = obj["metadata"] = {}
     if kept:
         meta["managedFields"] = [m.to_entry() for m in kept]
     else:
