@@ -85,6 +85,7 @@ RESOURCES: tuple[Resource, ...] = (
         ("ns",),
         ("status", "finalize"),
         field_selectors=("status.phase",),
+        verbs=("create", "delete", "get", "list", "patch", "update", "watch"),  # no delete-all
         has_status=True,
     ),
     Resource(

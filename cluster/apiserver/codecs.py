@@ -9,6 +9,7 @@ import yaml
 from cluster import errors, jsoncodec
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's request body limit
+BODY_STALL_SECONDS = 30  # longest pause inside a request body before it is refused
 MAX_DEPTH = 100  # nesting of maps and lists in a body; real objects stay far below
 JSON = "application/json"
 YAML = "application/yaml"
@@ -37,7 +38,8 @@ def media_type(content_type: str | None) -> str:
 
 
 def read_body(environ: dict[str, Any]) -> bytes:
-    """The request body; ``TooLarge`` (413) past 3 MiB."""
+    """The request body; ``TooLarge`` (413) past 3 MiB, ``BadRequest`` (400) when the client stops
+    sending it for ``BODY_STALL_SECONDS`` (gunicorn bounds the wait for headers, not for bodies)."""
     length = environ.get("CONTENT_LENGTH") or ""
     stream = environ["wsgi.input"]
     if length.isdigit():
@@ -46,16 +48,33 @@ def read_body(environ: dict[str, Any]) -> bytes:
             raise errors.TooLarge(
                 f"the request body is {size} bytes, larger than the limit of {MAX_BODY_BYTES} bytes"
             )
-        return stream.read(size) if size else b""
-    data = stream.read(MAX_BODY_BYTES + 1)
+        return _read_with_stall_limit(environ, stream, size) if size else b""
+    data = _read_with_stall_limit(environ, stream, MAX_BODY_BYTES + 1)
     if len(data) > MAX_BODY_BYTES:
         raise errors.TooLarge(f"the request body is larger than the limit of {MAX_BODY_BYTES} bytes")
     return data
 
 
+def _read_with_stall_limit(environ: dict[str, Any], stream: Any, size: int) -> bytes:
+    sock = environ.get("gunicorn.socket")
+    if sock is None or not hasattr(sock, "settimeout"):
+        return stream.read(size)
+    previous = sock.gettimeout()
+    sock.settimeout(BODY_STALL_SECONDS)
+    try:
+        return stream.read(size)
+    except TimeoutError:
+        raise errors.BadRequest(
+            f"the request body stopped arriving (nothing for {BODY_STALL_SECONDS} seconds)"
+        ) from None
+    finally:
+        sock.settimeout(previous)
+
+
 def _loads_json(body: bytes) -> Any:
     try:
-        return jsoncodec.loads(body)
+        # JSON travels as UTF-8; given bytes, the fallback parser would guess UTF-16 or UTF-32
+        return jsoncodec.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise errors.BadRequest(f"the request body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -122,7 +141,35 @@ def decode_object(content_type: str | None, body: bytes) -> dict[str, Any]:
     obj = decode(content_type, body)
     if not isinstance(obj, dict):
         raise errors.BadRequest("the request body must be an object, not " + type(obj).__name__)
+    return object_shape(obj)
+
+
+def object_shape(obj: dict[str, Any], what: str = "") -> dict[str, Any]:
+    """``obj`` once its envelope is sound: ``metadata`` an object (null becomes ``{}``), ``apiVersion``
+    and ``kind`` strings. ``BadRequest`` (naming ``what``, e.g. "the patched object") otherwise."""
+    prefix = f"{what}: " if what else ""
+    meta = obj.get("metadata")
+    if meta is None and "metadata" in obj:
+        obj["metadata"] = {}
+    elif meta is not None and not isinstance(meta, dict):  # later steps read metadata as a map
+        raise errors.BadRequest(f"{prefix}metadata must be an object, not {json_type(meta)}")
+    for key in ("apiVersion", "kind"):
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            raise errors.BadRequest(f"{prefix}{key} must be a string, not {json_type(obj[key])}")
     return obj
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of ``value``'s type: object, array, string, number, boolean or null."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return "string" if isinstance(value, str) else "number"
 
 
 def encode_json(obj: Any) -> bytes:

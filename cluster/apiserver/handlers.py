@@ -9,6 +9,7 @@ from typing import Any
 
 from cluster import errors
 from cluster.api.printers import table
+from cluster.api.resources import SUBRESOURCE_KINDS
 from cluster.apiserver import authz, codecs, patching, phases, virtual, watching
 from cluster.apiserver.auth import INSECURE, MASTERS, UserInfo
 from cluster.apiserver.patch import record_update_manager
@@ -18,6 +19,7 @@ from cluster.registry import (
     ListQuery,
     Registry,
     WriteOptions,
+    check_schema,
     csr,
     delete,
     meta,
@@ -185,7 +187,9 @@ def create(req: Request) -> Reply:
         body = _decode(req)
         if not isinstance(body, dict):
             raise errors.BadRequest("the request body must be a JSON or YAML object")
-        return Reply(201, answer(req, body))
+        schema = SUBRESOURCE_KINDS[i.subresource][3] if i.subresource else i.resource.schema
+        opts = req.write_options()  # wrong field types are a 400 before the answer reads them
+        return Reply(201, answer(req, check_schema(i.resource, body, opts, schema)), warnings=opts.warnings)
     opts = req.write_options()
     if i.subresource or i.name:
         return _create_subresource(req, opts)

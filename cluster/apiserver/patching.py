@@ -139,6 +139,7 @@ def patch(
         new = _patched(kind, current, patch_body, schema, opts, api_version, status_sub)
         if not isinstance(new, dict):
             raise errors.BadRequest("the patched object is not a JSON object")
+        codecs.object_shape(new, "the patched object")
         if not pinned:
             new.setdefault("metadata", {})["resourceVersion"] = current["metadata"]["resourceVersion"]
         if kind != codecs.APPLY_PATCH and opts.field_manager and sub != "scale":

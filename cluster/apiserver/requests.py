@@ -100,8 +100,13 @@ def parse_resource_path(method: str, path: str, query_string: str) -> RequestInf
 
     ``NotFound`` when it is shaped like one but names a resource kubeq does not serve.
     """
-    parts = [p for p in path.split("/") if p]
+    trimmed = path.removeprefix("/").removesuffix("/")
+    parts = trimmed.split("/") if trimmed else []
     if not parts:
+        return None
+    if "" in parts:  # `pods//` or `pods/%2F` names no object and must not become the collection
+        if parts[0] in ("api", "apis"):
+            raise errors.NotFound("the server could not find the requested resource")
         return None
     if parts[0] == "api" and len(parts) >= 3:
         group, version, rest = "", parts[1], parts[2:]

@@ -1,7 +1,7 @@
 """Per-resource strategy over the store: admission, the spec/status split, subresources."""
 
 from cluster.registry import meta, subresources
-from cluster.registry.admission import WriteOptions
+from cluster.registry.admission import WriteOptions, check_schema
 from cluster.registry.bootstrap import ensure_system_namespaces, ensure_system_priority_classes
 from cluster.registry.deletion import DeleteOptions, delete, returns_object, success_status
 from cluster.registry.registry import ListQuery, Registry, parse_rv
@@ -11,6 +11,7 @@ __all__ = [
     "ListQuery",
     "Registry",
     "WriteOptions",
+    "check_schema",
     "delete",
     "ensure_system_namespaces",
     "ensure_system_priority_classes",

@@ -57,6 +57,8 @@ class DeleteOptions:
         return cls(policy, grace, pre.get("uid"), pre.get("resourceVersion"), "All" in dry)
 
 
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})  # as Kubernetes' lifecycle admission
+
 def delete(
     registry: Registry, resource: Resource, namespace: str | None, name: str, opts: DeleteOptions
 ) -> tuple[Obj, bool]:
@@ -66,6 +68,12 @@ def delete(
     Foreground/Orphan policy, or a pod's grace period on a node). ``Conflict`` if a precondition
     fails, ``NotFound`` if absent.
     """
+    if resource.qualified == "namespaces" and name in IMMORTAL_NAMESPACES:
+        raise errors.Forbidden(
+            f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+            name=name,
+            kind="namespaces",
+        )
     store = registry.store
     key = resource.key(namespace, name)
     old = store.get(resource.qualified, key)

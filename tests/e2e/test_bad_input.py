@@ -790,3 +790,27 @@ def test_fuzzed_bodies_never_5xx_nor_half_write(http_call, namespace: str) -> No
             again = http_call("PUT", f"{path}/{name}", stored)
             assert again.code == 200, (kind, name, again.raw[:500])
             assert again.body["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]
+
+
+def test_system_namespaces_cannot_be_deleted_nor_all_at_once(http_call: Any) -> None:
+    """Kubernetes keeps default, kube-system and kube-public, and has no delete-all on namespaces."""
+    for name in ("default", "kube-system", "kube-public"):
+        assert_status(
+            http_call("DELETE", f"/api/v1/namespaces/{name}"), 403, "Forbidden", "may not be deleted"
+        )
+        assert http_call("GET", f"/api/v1/namespaces/{name}").body["status"]["phase"] == "Active"
+    assert_status(http_call("DELETE", "/api/v1/namespaces"), 405, "MethodNotAllowed")
+    assert http_call("GET", "/api/v1/namespaces/default").code == 200
+
+
+def test_a_review_with_wrongly_typed_fields_is_a_400(http_call: Any) -> None:
+    """Reviews are answered, not stored, but their bodies are still checked against the kind's schema."""
+    body = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {"user": "alice", "groups": "not-a-list", "resourceAttributes": {"verb": "get"}},
+    }
+    resp = http_call("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", body)
+    assert_status(resp, 400, "BadRequest", "groups")
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"audiences": 7}}
+    assert_status(http_call("POST", "/apis/authentication.k8s.io/v1/tokenreviews", review), 400, "BadRequest")
