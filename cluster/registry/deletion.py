@@ -57,7 +57,10 @@ class DeleteOptions:
         return cls(policy, grace, pre.get("uid"), pre.get("resourceVersion"), "All" in dry)
 
 
-IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})  # as Kubernetes' lifecycle admission
+IMMORTAL_NAMESPACES = frozenset(
+    {"default", "kube-system", "kube-public"}
+)  # as Kubernetes' lifecycle admission
+
 
 def delete(
     registry: Registry, resource: Resource, namespace: str | None, name: str, opts: DeleteOptions
