@@ -130,9 +130,10 @@ class Request:
 def _decode(req: Request) -> Any:
     """The request body as an object (its parse time counted as the "decode" phase)."""
     t0 = time.perf_counter()
-    obj = codecs.decode_object(req.content_type, req.read_body())
-    phases.decoded(time.perf_counter() - t0)
-    return obj
+    try:
+        return codecs.decode_object(req.content_type, req.read_body())
+    finally:  # a body refused while decoding still counts as decode time
+        phases.decoded(time.perf_counter() - t0)
 
 
 def get(req: Request) -> Reply:
@@ -189,7 +190,8 @@ def create(req: Request) -> Reply:
             raise errors.BadRequest("the request body must be a JSON or YAML object")
         schema = SUBRESOURCE_KINDS[i.subresource][3] if i.subresource else i.resource.schema
         opts = req.write_options()  # wrong field types are a 400 before the answer reads them
-        return Reply(201, answer(req, check_schema(i.resource, body, opts, schema)), warnings=opts.warnings)
+        checked = check_schema(i.resource, body, opts, schema, required=False)  # answers default the rest
+        return Reply(201, answer(req, checked), warnings=opts.warnings)
     opts = req.write_options()
     if i.subresource or i.name:
         return _create_subresource(req, opts)

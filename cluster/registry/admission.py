@@ -30,12 +30,17 @@ class WriteOptions:
 
 
 def check_schema(
-    resource: Resource, obj: dict[str, Any], opts: WriteOptions, schema: str | None = None
+    resource: Resource,
+    obj: dict[str, Any],
+    opts: WriteOptions,
+    schema: str | None = None,
+    required: bool = True,
 ) -> dict[str, Any]:
     """The object with unknown fields handled per ``fieldValidation``; type errors -> 400.
 
     Strict: unknown fields are a ``BadRequest`` naming them. Warn: they are dropped and reported
-    in ``opts.warnings``. Ignore: dropped silently.
+    in ``opts.warnings``. Ignore: dropped silently. Missing required fields are a 422 unless
+    ``required`` is False (bodies whose answer defaults them, such as a TokenRequest's audiences).
     """
     schema = schema or resource.schema
     unknown, causes = check_fields(schema, obj)
@@ -46,7 +51,7 @@ def check_schema(
         raise errors.BadRequest(
             f'{kind} in version "{resource.version}" cannot be handled as a {kind}: {detail}', causes=causes
         )
-    if causes:  # missing required fields: a validation failure (422)
+    if causes and required:  # missing required fields: a validation failure (422)
         name = obj.get("metadata", {}).get("name", "") if isinstance(obj.get("metadata"), dict) else ""
         raise errors.invalid(resource.kind, resource.group, name, causes)
     if not unknown:

@@ -104,6 +104,20 @@ def test_pod_reads_itself_with_its_projected_token(
         },
         ns,
     )
+    # RBAC follows the store within about a second (like kube-apiserver's informers): wait for it
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": f"system:serviceaccount:{ns}:default",
+            "groups": ["system:serviceaccounts", "system:authenticated"],
+            "resourceAttributes": {"verb": "get", "resource": "pods", "namespace": ns},
+        },
+    }
+    deadline = time.monotonic() + 10
+    while not admin.create(review)["status"].get("allowed"):
+        assert time.monotonic() < deadline, "the view binding never took effect"
+        time.sleep(0.1)
     RootCAController(Settings(client_ca_file=str(secure_server.ca.path))).sync(ns, Context(client=admin))
     ctx = Context(client=admin if kubelet_as == "admin" else node_client(secure_server, node))
     container = {
