@@ -66,7 +66,7 @@ def can_make_hosts() -> bool:
 needs_hosts = pytest.mark.skipif(not can_make_hosts(), reason="needs root, ip netns and nsenter")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster() -> Iterator[hosts.Cluster]:
     """A 3-host cluster (control plane + host-1 + host-2) for the session's fault tests; waits up to
     5 minutes for a harness network someone else is using to go away."""
@@ -90,6 +90,6 @@ def cluster() -> Iterator[hosts.Cluster]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kube(cluster: hosts.Cluster) -> Api:
     return faults.api(cluster)
