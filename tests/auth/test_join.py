@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +21,7 @@ from cluster.api.resources import lookup
 from cluster.client import Client
 from tasks.controllers.certificates import CSRApprovingController, CSRSigningController, SigningCA
 from tasks.runtime.controller import Context
-from tests.e2e.conftest import free_port
-from workers.local_cluster import stop_process, wait_ready, write_kubeconfig
+from tests.auth.secure_apiserver import secure_apiserver
 from workers.node.join import KUBECONFIG_NAME, JoinError, join
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,32 +43,9 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A secure `kubeq apiserver` (it makes its own PKI in <data-dir>/pki) and the admin's client."""
-    tmp = tmp_path_factory.mktemp("join")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBEQ_")}
-    env.update(
-        KUBEQ_STATE_PREFIX=f"join-{uuid.uuid4().hex[:8]}", KUBEQ_APISERVER_WORKERS="1", PYTHONPATH=str(ROOT)
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "apiserver", "--port", str(port), "--redis-url", redis_url]
-        + ["--data-dir", str(tmp)],
-        env=env,
-        cwd=ROOT,
-    )
-    url = f"https://127.0.0.1:{port}"
-    try:
-        p = pki.Pki(str(tmp / "pki"))
-        for _ in range(900):  # the PKI appears before the server listens
-            if os.path.exists(p.tokens) and os.path.exists(p.serving_cert):
-                break
-            if proc.poll() is not None:
-                raise RuntimeError("apiserver exited")
-            time.sleep(0.1)
-        wait_ready(url + "/readyz", 90, proc, ca_file=p.ca_cert, token=p.admin_token())
-        path = write_kubeconfig(tmp, url, p)
-        yield Cluster(url, p, path, tmp, Client.from_kubeconfig(str(path)))
-    finally:
-        stop_process(proc)
+    with secure_apiserver(redis_url, tmp_path_factory.mktemp("join"), "join") as server:
+        path = server.kubeconfig
+        yield Cluster(server.url, server.pki, path, server.tmp, Client.from_kubeconfig(str(path)))
 
 
 def token_create(cluster: Cluster, *extra: str) -> tuple[str, str]:

@@ -8,11 +8,9 @@ import os
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,54 +18,21 @@ import pytest
 from cluster import kubeconfig, pki
 from cluster.api.resources import lookup
 from cluster.client import Client
-from tests.e2e.conftest import free_port
-from workers.local_cluster import stop_process, wait_ready, write_kubeconfig
+from tests.auth.secure_apiserver import SecureAPIServer, secure_apiserver
 
 ROOT = Path(__file__).resolve().parents[2]
 
 NAMESPACES = lookup("", "v1", "namespaces")
 
 
-@dataclass
-class SecureServer:
-    port: int
-    url: str
-    pki: pki.Pki
-    kubeconfig: Path  # the admin's: CA + bearer token
-    tmp: Path
-
-
 @pytest.fixture(scope="module")
-def secure(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureServer]:
+def secure(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureAPIServer]:
     """`kubeq apiserver` with no TLS flags: it makes the self-signed PKI in <data-dir>/pki itself."""
-    tmp = tmp_path_factory.mktemp("tls")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBEQ_")}
-    env.update(
-        KUBEQ_STATE_PREFIX=f"tls-{uuid.uuid4().hex[:8]}", KUBEQ_APISERVER_WORKERS="1", PYTHONPATH=str(ROOT)
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "apiserver", "--port", str(port), "--redis-url", redis_url]
-        + ["--data-dir", str(tmp)],
-        env=env,
-        cwd=ROOT,
-    )
-    url = f"https://127.0.0.1:{port}"
-    try:
-        p = pki.Pki(str(tmp / "pki"))
-        for _ in range(600):  # the PKI appears before the server listens
-            if os.path.exists(p.tokens) and os.path.exists(p.serving_cert):
-                break
-            if proc.poll() is not None:
-                raise RuntimeError("apiserver exited")
-            threading.Event().wait(0.1)
-        wait_ready(url + "/readyz", 90, proc, ca_file=p.ca_cert, token=p.admin_token())
-        yield SecureServer(port, url, p, write_kubeconfig(tmp, url, p), tmp)
-    finally:
-        stop_process(proc)
+    with secure_apiserver(redis_url, tmp_path_factory.mktemp("tls"), "tls") as server:
+        yield server
 
 
-def test_kubectl_gets_pods_through_the_written_kubeconfig(secure: SecureServer) -> None:
+def test_kubectl_gets_pods_through_the_written_kubeconfig(secure: SecureAPIServer) -> None:
     env = dict(os.environ, KUBECONFIG=str(secure.kubeconfig), HOME=str(secure.tmp))
     result = subprocess.run(
         ["kubectl", "get", "pods", "-A", "-o", "name"], capture_output=True, text=True, env=env, timeout=60
@@ -79,7 +44,7 @@ def test_kubectl_gets_pods_through_the_written_kubeconfig(secure: SecureServer) 
     assert whoami.returncode == 0 and "gitVersion" in whoami.stdout
 
 
-def test_python_client_loads_the_kubeconfig(secure: SecureServer) -> None:
+def test_python_client_loads_the_kubeconfig(secure: SecureAPIServer) -> None:
     from kubernetes import client, config
 
     cfg = client.Configuration()
@@ -89,7 +54,7 @@ def test_python_client_loads_the_kubeconfig(secure: SecureServer) -> None:
     assert "kube-system" in names
 
 
-def test_kubeq_client_with_a_client_certificate_lists_and_watches(secure: SecureServer) -> None:
+def test_kubeq_client_with_a_client_certificate_lists_and_watches(secure: SecureAPIServer) -> None:
     cert, key = pki.issue_client_cert(secure.pki, "tls-test-admin", ["system:masters"])
     path = kubeconfig.write(
         str(secure.tmp / "cert.kubeconfig"), secure.url, secure.pki.ca_pem(), cert_pem=cert, key_pem=key
@@ -114,7 +79,7 @@ def test_kubeq_client_with_a_client_certificate_lists_and_watches(secure: Secure
     assert seen.wait(30), events
 
 
-def test_plain_http_to_the_tls_port_gets_no_api_answer(secure: SecureServer) -> None:
+def test_plain_http_to_the_tls_port_gets_no_api_answer(secure: SecureAPIServer) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", secure.port, timeout=10)
     try:
         conn.request("GET", "/api/v1/namespaces")
@@ -127,7 +92,7 @@ def test_plain_http_to_the_tls_port_gets_no_api_answer(secure: SecureServer) -> 
 
 
 def test_a_client_certificate_from_another_ca_is_rejected_at_the_handshake(
-    secure: SecureServer, tmp_path: Path
+    secure: SecureAPIServer, tmp_path: Path
 ) -> None:
     other = pki.ensure_pki(str(tmp_path / "other"))
     cert, key = pki.issue_client_cert(other, "mallory", ["system:masters"])
@@ -144,7 +109,7 @@ def test_a_client_certificate_from_another_ca_is_rejected_at_the_handshake(
                     raise ConnectionError("closed without an answer")
 
 
-def test_a_server_certificate_is_verified_against_the_ca(secure: SecureServer, tmp_path: Path) -> None:
+def test_a_server_certificate_is_verified_against_the_ca(secure: SecureAPIServer, tmp_path: Path) -> None:
     other = pki.ensure_pki(str(tmp_path / "other"))
     c = Client(secure.url, ca_pem=other.ca_pem(), timeout=10)
     with pytest.raises(ssl.SSLCertVerificationError):

@@ -6,24 +6,16 @@ does for a fresh cluster.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 
-from cluster import pki
 from ops.fuzz.checks import status_problem
 from ops.fuzz.openapi_run import fuzz_server as run_fuzz
 from ops.fuzz.openapi_run import load_documents, new_session
-from tests.e2e.conftest import ROOT, free_port
-from workers.local_cluster import stop_process, wait_ready
+from tests.auth.secure_apiserver import secure_apiserver
 
 BAD_TOKENS = [
     "not-a-token",
@@ -56,29 +48,8 @@ class Secure:
 
 @pytest.fixture(scope="module")
 def secure(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
-    tmp: Path = tmp_path_factory.mktemp("fuzz-secure")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBEQ_")}
-    env.update(
-        KUBEQ_STATE_PREFIX=f"fz-{uuid.uuid4().hex[:8]}", KUBEQ_APISERVER_WORKERS="2", PYTHONPATH=str(ROOT)
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "apiserver", "--port", str(port), "--redis-url", redis_url]
-        + ["--data-dir", str(tmp)],
-        env=env,
-        cwd=ROOT,
-    )
-    url = f"https://127.0.0.1:{port}"
-    try:
-        p = pki.Pki(str(tmp / "pki"))
-        for _ in range(900):  # the PKI appears before the server listens
-            if os.path.exists(p.tokens) and os.path.exists(p.serving_cert) or proc.poll() is not None:
-                break
-            threading.Event().wait(0.1)
-        wait_ready(url + "/readyz", 90, proc, ca_file=p.ca_cert, token=p.admin_token())
-        yield Secure(url, p.ca_cert, p.admin_token(), proc.pid)
-    finally:
-        stop_process(proc)
+    with secure_apiserver(redis_url, tmp_path_factory.mktemp("fuzz-secure"), "fz", workers=2) as server:
+        yield Secure(server.url, server.pki.ca_cert, server.pki.admin_token(), server.process.pid)
 
 
 def _request(server: Secure, method: str, path: str, body: object, token: str | None) -> requests.Response:
