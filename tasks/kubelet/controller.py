@@ -8,7 +8,10 @@ the runtime its agent installed (``tasks.kubelet.runtime.current()``). A sync:
   pod with ``gracePeriodSeconds=0`` and a uid precondition (the kubelet's last word);
 - otherwise: sandbox, volumes, init containers one at a time, then the containers, restarting per
   restartPolicy with CrashLoopBackOff; write the status (only when it changed) and return when to
-  look again (a due restart, or the periodic ``KUBEQ_KUBELET_RESYNC_SECONDS`` poll, default 10 s).
+  look again: a due restart, retry or token refresh. Nothing else is polled: the runtime daemon
+  queues the key when a container exits or a probe result flips (``workers.runtime.notify``), the
+  node's pod watch when the pod changes, and the node's resync every pod each minute
+  (``workers/node/podsource.py``). ``KUBEQ_KUBELET_RESYNC_SECONDS`` adds a periodic poll per pod.
 """
 
 from __future__ import annotations
@@ -88,9 +91,10 @@ def isolation() -> str:
     return level if level in ("host", "namespaces") else "host"
 
 
-def resync_seconds() -> float:
+def resync_seconds() -> float | None:
+    """Seconds between polls of a running pod (``$KUBEQ_KUBELET_RESYNC_SECONDS``); None: no poll."""
     raw = os.environ.get("KUBEQ_KUBELET_RESYNC_SECONDS")
-    return float(raw) if raw else 10.0
+    return float(raw) if raw else None
 
 
 def _instances(containers: list[ContainerStatus]) -> dict[str, list[ContainerStatus]]:
@@ -257,7 +261,9 @@ class KubeletController(KeyedController):
             trace.mark(md["uid"], f"status_written:{phase}")
         if phase in TERMINAL:
             return None
-        return min([*waits, resync_seconds()])
+        poll = resync_seconds()
+        due = [*waits, poll] if poll is not None else waits
+        return min(due) if due else None
 
     # ---- helpers -------------------------------------------------------------------------------
     def node_facts(self, ctx: Context, node: str) -> tuple[str, dict[str, str]]:
