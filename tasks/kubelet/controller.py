@@ -1,7 +1,8 @@
 """The kubelet as a controller: ``sync("<node>/<namespace>/<pod>")`` makes the node run what the pod says.
 
 Keys route to the node's own queue (``node.<node>``), so a node's worker only syncs its own pods, on
-the runtime its agent installed (``tasks.kubelet.runtime.current()``). A sync:
+the runtime its agent installed (``tasks.kubelet.runtime.current()``), reading the pod from the
+node's watched copy (``tasks.kubelet.podcache``). A sync:
 
 - pod gone (or replaced by a new uid, or moved): stop and remove the old pod's sandboxes;
 - pod terminating: preStop hooks, stop within the grace period, remove the sandbox, then DELETE the
@@ -26,7 +27,7 @@ from typing import Any
 from cluster import errors, trace
 from cluster.api.resources import lookup
 from tasks.controllers.base import KeyedController
-from tasks.kubelet import runtime
+from tasks.kubelet import podcache, runtime
 from tasks.kubelet.cri import EXITED, RUNNING, SANDBOX_READY, ContainerStatus, RuntimeService, SandboxConfig
 from tasks.kubelet.env import command_line, resolve_env
 from tasks.kubelet.fields import ConfigError
@@ -126,10 +127,7 @@ class KubeletController(KeyedController):
         node, namespace, name = key.split("/", 2)
         trace.mark(f"{namespace}/{name}", "kubelet_task")
         rt = runtime.current()
-        try:
-            pod: Obj | None = ctx.client.get(PODS, name, namespace)
-        except errors.NotFound:
-            pod = None
+        pod = podcache.pod(ctx.client, namespace, name)
         trace.mark_pod(pod, "kubelet_sync")
         ours = [
             s for s in rt.list_pod_sandboxes() if (s.config.namespace, s.config.name) == (namespace, name)
@@ -257,7 +255,11 @@ class KubeletController(KeyedController):
         if phase in TERMINAL and not terminal:
             stop_all(rt, rt.list_containers(sandbox_id), grace_period(pod), pod)
         if status_changed(old_status, status):
-            ctx.client.patch(PODS, md["name"], {"status": status}, md.get("namespace"), subresource="status")
+            podcache.wrote(
+                ctx.client.patch(
+                    PODS, md["name"], {"status": status}, md.get("namespace"), subresource="status"
+                )
+            )
             trace.mark(md["uid"], f"status_written:{phase}")
         if phase in TERMINAL:
             return None

@@ -12,6 +12,7 @@ kubelet's pod config source, only what the kubelet acts on (``kubelet_view``: ui
 annotations, deletion, node) makes a sync. Nor does the removal of a pod already seen terminating:
 the sync its deletion queued stops its containers whether the pod is still there or gone. Container
 exits and probe results come from the runtime daemon (``workers.runtime.notify``), not from the pod.
+Every watched pod also goes into ``cache`` (``tasks.kubelet.podcache``), where the syncs read it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from cluster.api.resources import lookup
 from cluster.client.client import Client
+from tasks.kubelet.podcache import PodCache
 
 PODS = lookup("", "v1", "pods")
 KUBELET = "kubelet"  # the kubelet controller's name in the registry
@@ -56,8 +58,10 @@ class PodSource:
         add: Callable[[str, list[str]], Any],
         runtime: Callable[[], Any] | None = None,
         resync_seconds: float = RESYNC_SECONDS,
+        cache: PodCache | None = None,
     ) -> None:
         self.client, self.node, self.add, self.runtime = client, node, add, runtime
+        self.cache = cache if cache is not None else PodCache()
         self.resync_seconds = resync_seconds
         self.selector = f"spec.nodeName={node}"
         self.stop = threading.Event()
@@ -107,8 +111,10 @@ class PodSource:
         key = self.key(md["namespace"], md["name"])
         view = kubelet_view(pod)
         if event.get("type") == "DELETED":
+            self.cache.drop(md["namespace"], md["name"])
             seen = self._seen.pop(key, None)
             return None if seen is not None and seen[0] == view[0] and seen[2] else key
+        self.cache.put(pod)
         if self._seen.get(key) == view:
             return None
         self._seen[key] = view
