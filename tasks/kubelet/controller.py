@@ -9,10 +9,11 @@ node's watched copy (``tasks.kubelet.podcache``). A sync:
   pod with ``gracePeriodSeconds=0`` and a uid precondition (the kubelet's last word);
 - otherwise: sandbox, volumes, init containers one at a time, then the containers, restarting per
   restartPolicy with CrashLoopBackOff; write the status (only when it changed) and return when to
-  look again: a due restart, retry or token refresh. Nothing else is polled: the runtime daemon
-  queues the key when a container exits or a probe result flips (``workers.runtime.notify``), the
-  node's pod watch when the pod changes, and the node's resync every pod each minute
-  (``workers/node/podsource.py``). ``KUBEQ_KUBELET_RESYNC_SECONDS`` adds a periodic poll per pod.
+  look again: a due restart or retry, or a token refresh due before the node's next resync. Nothing
+  else is polled: the runtime daemon queues the key when a container exits or a probe result flips
+  (``workers.runtime.notify``), the node's pod watch when the pod changes, and the node's resync
+  every pod each ``NODE_RESYNC_SECONDS`` (``workers/node/podsource.py``).
+  ``KUBEQ_KUBELET_RESYNC_SECONDS`` adds a periodic poll per pod.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ DNS_IP_TTL = 30.0  # seconds the kubelet trusts a looked-up kube-dns ClusterIP
 log = logging.getLogger("kubeq.kubelet")
 CONFIG_RETRY = 10.0  # seconds before a pod whose ConfigMap/Secret is missing is tried again
 TERMINAL = ("Succeeded", "Failed")
+NODE_RESYNC_SECONDS = 60.0  # the node agent queues every pod of its node this often (podsource.py)
 
 
 def pod_key(pod: Obj) -> str | None:
@@ -205,7 +207,7 @@ class KubeletController(KeyedController):
                     empty_if_missing=("kube-root-ca.crt",) if relaxed else (),
                 )
                 due = tokens.refresh_due(md["uid"])
-                if due is not None:
+                if due is not None and due - time.time() < NODE_RESYNC_SECONDS:  # else the resync renews
                     waits.append(max(1.0, due - time.time()))
             except (ConfigError, OSError) as exc:
                 problem = ("ContainerCreating", str(exc))

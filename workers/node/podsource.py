@@ -24,11 +24,12 @@ from typing import Any
 
 from cluster.api.resources import lookup
 from cluster.client.client import Client
+from tasks.kubelet.controller import NODE_RESYNC_SECONDS
 from tasks.kubelet.podcache import PodCache
 
 PODS = lookup("", "v1", "pods")
 KUBELET = "kubelet"  # the kubelet controller's name in the registry
-RESYNC_SECONDS = 60.0
+RESYNC_SECONDS = NODE_RESYNC_SECONDS
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
