@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -82,12 +83,18 @@ def decode(tp: Any, value: Any) -> Any:
     if tp is bytes:
         return base64.b64decode(value["__b64__"]) if isinstance(value, dict) else bytes(value)
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: decode(hints[k], v) for k, v in value.items() if k in names})
+        hints = _field_types(tp)
+        return tp(**{k: decode(hints[k], v) for k, v in value.items() if k in hints})
     if tp is float and isinstance(value, int):
         return float(value)
     return value
+
+
+@functools.cache
+def _field_types(tp: type) -> dict[str, Any]:
+    """Field name -> resolved type of dataclass ``tp`` (resolving the hints is costly: once per type)."""
+    hints = typing.get_type_hints(tp)
+    return {f.name: hints[f.name] for f in dataclasses.fields(tp)}
 
 
 def dumps(obj: Any) -> bytes:
