@@ -28,7 +28,7 @@ from typing import Any
 from cluster import errors, trace
 from cluster.api.resources import lookup
 from tasks.controllers.base import KeyedController
-from tasks.kubelet import podcache, runtime
+from tasks.kubelet import cri, podcache, runtime
 from tasks.kubelet.cri import EXITED, RUNNING, SANDBOX_READY, ContainerStatus, RuntimeService, SandboxConfig
 from tasks.kubelet.env import command_line, resolve_env
 from tasks.kubelet.fields import ConfigError
@@ -132,8 +132,8 @@ class KubeletController(KeyedController):
         pod = podcache.pod(ctx.client, namespace, name)
         trace.mark_pod(pod, "kubelet_sync")
         ours = [
-            s for s in rt.list_pod_sandboxes() if (s.config.namespace, s.config.name) == (namespace, name)
-        ]
+            s for s in rt.list_pod_sandboxes(namespace, name) if cri.sandbox_of(s, namespace, name)
+        ]  # filtered here too: a daemon older than the filter lists every sandbox
         if pod is None or (pod.get("spec") or {}).get("nodeName") != node:
             for sb in ours:
                 remove_sandbox(rt, sb.id)

@@ -26,7 +26,7 @@ METHODS: dict[str, tuple[dict[str, Any], Any]] = {
     "stop_pod_sandbox": ({"sandbox_id": str}, None),
     "remove_pod_sandbox": ({"sandbox_id": str}, None),
     "pod_sandbox_status": ({"sandbox_id": str}, cri.SandboxStatus),
-    "list_pod_sandboxes": ({}, list[cri.SandboxStatus]),
+    "list_pod_sandboxes": ({"namespace": str, "name": str}, list[cri.SandboxStatus]),
     "create_container": ({"sandbox_id": str, "config": cri.ContainerConfig}, str),
     "start_container": ({"container_id": str}, None),
     "stop_container": ({"container_id": str, "timeout": float}, None),

@@ -191,9 +191,11 @@ class ProcessRuntime:
         with self._lock:
             return replace(self._sandbox(sandbox_id))
 
-    def list_pod_sandboxes(self) -> list[cri.SandboxStatus]:
+    def list_pod_sandboxes(
+        self, namespace: str | None = None, name: str | None = None
+    ) -> list[cri.SandboxStatus]:
         with self._lock:
-            return [replace(sb) for sb in self._sandboxes.values()]
+            return [replace(sb) for sb in self._sandboxes.values() if cri.sandbox_of(sb, namespace, name)]
 
     # -- containers -------------------------------------------------------------------------------
 
