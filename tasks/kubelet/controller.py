@@ -484,8 +484,7 @@ class _Actor:
         if not self.post_start(c, container_id):
             self.waits.append(crashloop_delay(attempt))
             return False
-        self.groups.setdefault(name, []).append(self.rt.container_status(container_id))
-        return True
+        return True  # each container is stepped once per sync: no need to read its status back here
 
     def post_start(self, c: Obj, container_id: str) -> bool:
         """Run the postStart exec hook right after the start; a failed hook kills the container
