@@ -1,14 +1,19 @@
 """The kubelet as a controller: ``sync("<node>/<namespace>/<pod>")`` makes the node run what the pod says.
 
 Keys route to the node's own queue (``node.<node>``), so a node's worker only syncs its own pods, on
-the runtime its agent installed (``tasks.kubelet.runtime.current()``). A sync:
+the runtime its agent installed (``tasks.kubelet.runtime.current()``), reading the pod from the
+node's watched copy (``tasks.kubelet.podcache``). A sync:
 
 - pod gone (or replaced by a new uid, or moved): stop and remove the old pod's sandboxes;
 - pod terminating: preStop hooks, stop within the grace period, remove the sandbox, then DELETE the
   pod with ``gracePeriodSeconds=0`` and a uid precondition (the kubelet's last word);
 - otherwise: sandbox, volumes, init containers one at a time, then the containers, restarting per
   restartPolicy with CrashLoopBackOff; write the status (only when it changed) and return when to
-  look again (a due restart, or the periodic ``KUBEQ_KUBELET_RESYNC_SECONDS`` poll, default 10 s).
+  look again: a due restart or retry, or a token refresh due before the node's next resync. Nothing
+  else is polled: the runtime daemon queues the key when a container exits or a probe result flips
+  (``workers.runtime.notify``), the node's pod watch when the pod changes, and the node's resync
+  every pod each ``NODE_RESYNC_SECONDS`` (``workers/node/podsource.py``).
+  ``KUBEQ_KUBELET_RESYNC_SECONDS`` adds a periodic poll per pod.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 from cluster import errors, trace
 from cluster.api.resources import lookup
 from tasks.controllers.base import KeyedController
-from tasks.kubelet import runtime
+from tasks.kubelet import cri, podcache, runtime
 from tasks.kubelet.cri import EXITED, RUNNING, SANDBOX_READY, ContainerStatus, RuntimeService, SandboxConfig
 from tasks.kubelet.env import command_line, resolve_env
 from tasks.kubelet.fields import ConfigError
@@ -61,6 +66,7 @@ DNS_IP_TTL = 30.0  # seconds the kubelet trusts a looked-up kube-dns ClusterIP
 log = logging.getLogger("kubeq.kubelet")
 CONFIG_RETRY = 10.0  # seconds before a pod whose ConfigMap/Secret is missing is tried again
 TERMINAL = ("Succeeded", "Failed")
+NODE_RESYNC_SECONDS = 60.0  # the node agent queues every pod of its node this often (podsource.py)
 
 
 def pod_key(pod: Obj) -> str | None:
@@ -88,9 +94,10 @@ def isolation() -> str:
     return level if level in ("host", "namespaces") else "host"
 
 
-def resync_seconds() -> float:
+def resync_seconds() -> float | None:
+    """Seconds between polls of a running pod (``$KUBEQ_KUBELET_RESYNC_SECONDS``); None: no poll."""
     raw = os.environ.get("KUBEQ_KUBELET_RESYNC_SECONDS")
-    return float(raw) if raw else 10.0
+    return float(raw) if raw else None
 
 
 def _instances(containers: list[ContainerStatus]) -> dict[str, list[ContainerStatus]]:
@@ -122,14 +129,11 @@ class KubeletController(KeyedController):
         node, namespace, name = key.split("/", 2)
         trace.mark(f"{namespace}/{name}", "kubelet_task")
         rt = runtime.current()
-        try:
-            pod: Obj | None = ctx.client.get(PODS, name, namespace)
-        except errors.NotFound:
-            pod = None
+        pod = podcache.pod(ctx.client, namespace, name)
         trace.mark_pod(pod, "kubelet_sync")
         ours = [
-            s for s in rt.list_pod_sandboxes() if (s.config.namespace, s.config.name) == (namespace, name)
-        ]
+            s for s in rt.list_pod_sandboxes(namespace, name) if cri.sandbox_of(s, namespace, name)
+        ]  # filtered here too: a daemon older than the filter lists every sandbox
         if pod is None or (pod.get("spec") or {}).get("nodeName") != node:
             for sb in ours:
                 remove_sandbox(rt, sb.id)
@@ -203,7 +207,7 @@ class KubeletController(KeyedController):
                     empty_if_missing=("kube-root-ca.crt",) if relaxed else (),
                 )
                 due = tokens.refresh_due(md["uid"])
-                if due is not None:
+                if due is not None and due - time.time() < NODE_RESYNC_SECONDS:  # else the resync renews
                     waits.append(max(1.0, due - time.time()))
             except (ConfigError, OSError) as exc:
                 problem = ("ContainerCreating", str(exc))
@@ -253,11 +257,17 @@ class KubeletController(KeyedController):
         if phase in TERMINAL and not terminal:
             stop_all(rt, rt.list_containers(sandbox_id), grace_period(pod), pod)
         if status_changed(old_status, status):
-            ctx.client.patch(PODS, md["name"], {"status": status}, md.get("namespace"), subresource="status")
+            podcache.wrote(
+                ctx.client.patch(
+                    PODS, md["name"], {"status": status}, md.get("namespace"), subresource="status"
+                )
+            )
             trace.mark(md["uid"], f"status_written:{phase}")
         if phase in TERMINAL:
             return None
-        return min([*waits, resync_seconds()])
+        poll = resync_seconds()
+        due = [*waits, poll] if poll is not None else waits
+        return min(due) if due else None
 
     # ---- helpers -------------------------------------------------------------------------------
     def node_facts(self, ctx: Context, node: str) -> tuple[str, dict[str, str]]:
@@ -474,8 +484,7 @@ class _Actor:
         if not self.post_start(c, container_id):
             self.waits.append(crashloop_delay(attempt))
             return False
-        self.groups.setdefault(name, []).append(self.rt.container_status(container_id))
-        return True
+        return True  # each container is stepped once per sync: no need to read its status back here
 
     def post_start(self, c: Obj, container_id: str) -> bool:
         """Run the postStart exec hook right after the start; a failed hook kills the container

@@ -118,6 +118,13 @@ class SandboxStatus:
     created_at: float = 0.0
 
 
+def sandbox_of(sandbox: SandboxStatus, namespace: str | None, name: str | None) -> bool:
+    """Whether ``sandbox`` belongs to pod ``namespace``/``name`` (None matches any)."""
+    return (namespace is None or sandbox.config.namespace == namespace) and (
+        name is None or sandbox.config.name == name
+    )
+
+
 @dataclass
 class ExecResult:
     exit_code: int
@@ -146,7 +153,11 @@ class RuntimeService(Protocol):
 
     def pod_sandbox_status(self, sandbox_id: str) -> SandboxStatus: ...
 
-    def list_pod_sandboxes(self) -> list[SandboxStatus]: ...
+    def list_pod_sandboxes(
+        self, namespace: str | None = None, name: str | None = None
+    ) -> list[SandboxStatus]:
+        """Every sandbox, or (CRI's filter) only those of the pod ``namespace``/``name`` when given."""
+        ...
 
     def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
         """Prepare a container instance (not started); returns its id."""

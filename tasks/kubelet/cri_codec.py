@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -25,7 +26,7 @@ METHODS: dict[str, tuple[dict[str, Any], Any]] = {
     "stop_pod_sandbox": ({"sandbox_id": str}, None),
     "remove_pod_sandbox": ({"sandbox_id": str}, None),
     "pod_sandbox_status": ({"sandbox_id": str}, cri.SandboxStatus),
-    "list_pod_sandboxes": ({}, list[cri.SandboxStatus]),
+    "list_pod_sandboxes": ({"namespace": str, "name": str}, list[cri.SandboxStatus]),
     "create_container": ({"sandbox_id": str, "config": cri.ContainerConfig}, str),
     "start_container": ({"container_id": str}, None),
     "stop_container": ({"container_id": str, "timeout": float}, None),
@@ -82,12 +83,18 @@ def decode(tp: Any, value: Any) -> Any:
     if tp is bytes:
         return base64.b64decode(value["__b64__"]) if isinstance(value, dict) else bytes(value)
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        names = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: decode(hints[k], v) for k, v in value.items() if k in names})
+        hints = _field_types(tp)
+        return tp(**{k: decode(hints[k], v) for k, v in value.items() if k in hints})
     if tp is float and isinstance(value, int):
         return float(value)
     return value
+
+
+@functools.cache
+def _field_types(tp: type) -> dict[str, Any]:
+    """Field name -> resolved type of dataclass ``tp`` (resolving the hints is costly: once per type)."""
+    hints = typing.get_type_hints(tp)
+    return {f.name: hints[f.name] for f in dataclasses.fields(tp)}
 
 
 def dumps(obj: Any) -> bytes:

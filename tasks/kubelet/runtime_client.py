@@ -60,8 +60,11 @@ class RuntimeClient:
     def pod_sandbox_status(self, sandbox_id: str) -> cri.SandboxStatus:
         return self.call("pod_sandbox_status", sandbox_id=sandbox_id)
 
-    def list_pod_sandboxes(self) -> list[cri.SandboxStatus]:
-        return self.call("list_pod_sandboxes")
+    def list_pod_sandboxes(
+        self, namespace: str | None = None, name: str | None = None
+    ) -> list[cri.SandboxStatus]:
+        pod = {"namespace": namespace, "name": name} if namespace is not None or name is not None else {}
+        return self.call("list_pod_sandboxes", **pod)
 
     def create_container(self, sandbox_id: str, config: cri.ContainerConfig) -> str:
         return self.call("create_container", sandbox_id=sandbox_id, config=config)

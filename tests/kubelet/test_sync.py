@@ -278,3 +278,14 @@ def test_gone_pod_leftovers_are_stopped(h: Harness, rt: ProcessRuntime) -> None:
     assert h.kubelet.sync(h.key("gone"), h.ctx) is None
     assert rt.list_pod_sandboxes() == []
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def test_a_running_pod_is_not_polled(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBEQ_KUBELET_RESYNC_SECONDS", raising=False)
+    h.create("idle", [{"name": "c", "image": "x", "command": ["sleep", "300"]}])
+    pod = h.sync_until("idle", lambda p: p.get("status", {}).get("phase") == "Running")
+    assert any("projected" in v for v in pod["spec"].get("volumes") or [])  # its token renews on resync
+    # nothing is due: exits, probes and pod changes queue the next sync (and the node resyncs its pods)
+    assert h.kubelet.sync(h.key("idle"), h.ctx) is None
+    monkeypatch.setenv("KUBEQ_KUBELET_RESYNC_SECONDS", "5")
+    assert h.kubelet.sync(h.key("idle"), h.ctx) == 5

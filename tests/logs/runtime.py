@@ -23,6 +23,7 @@ from tasks.kubelet.cri import (
     ExecResult,
     SandboxConfig,
     SandboxStatus,
+    sandbox_of,
 )
 
 
@@ -56,8 +57,10 @@ class SubprocessRuntime:
         )
         return sandbox_id
 
-    def list_pod_sandboxes(self) -> list[SandboxStatus]:
-        return list(self.sandboxes.values())
+    def list_pod_sandboxes(
+        self, namespace: str | None = None, name: str | None = None
+    ) -> list[SandboxStatus]:
+        return [sb for sb in self.sandboxes.values() if sandbox_of(sb, namespace, name)]
 
     def create_container(self, sandbox_id: str, config: ContainerConfig) -> str:
         container_id = uuid.uuid4().hex[:12]

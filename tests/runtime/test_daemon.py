@@ -160,3 +160,12 @@ def test_daemon_reaps_orphans(daemon: Daemon, tmp_path: Path) -> None:
     orphan = int((Path(client.pod_sandbox_status(sid).config.pod_dir) / "orphan.pid").read_text())
     assert daemon.proc is not None
     wait_for(lambda: not os.path.exists(f"/proc/{orphan}") and not zombie_children(daemon.proc.pid), 5)
+
+
+def test_sandboxes_listed_by_pod(daemon: Daemon, tmp_path: Path) -> None:
+    client = daemon.start()
+    web = client.run_pod_sandbox(sandbox_config(tmp_path, "web"))
+    client.run_pod_sandbox(sandbox_config(tmp_path, "db"))
+    assert [s.id for s in client.list_pod_sandboxes("default", "web")] == [web]
+    assert client.list_pod_sandboxes("other", "web") == []
+    assert len(client.list_pod_sandboxes()) == 2

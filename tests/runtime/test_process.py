@@ -188,3 +188,20 @@ def test_memory_limit(runtime: ProcessRuntime, sandbox: str) -> None:
 def test_run_as_user_and_group(runtime: ProcessRuntime, sandbox: str) -> None:
     cid = run(runtime, sandbox, ["sh", "-c", "id -u; id -g; id -G"], run_as_user=65534, run_as_group=65533)
     assert [t for _, _, t in log_lines(exited(runtime, cid).log_path)] == ["65534", "65533", "65533"]
+
+
+def test_only_exits_nobody_asked_for_are_reported(tmp_path: Path) -> None:
+    changes: list[cri.ContainerStatus] = []
+    rt = ProcessRuntime(str(tmp_path / "root"), on_change=changes.append)
+    try:
+        sb = rt.run_pod_sandbox(sandbox_config(tmp_path))
+        quits = run(rt, sb, ["sh", "-c", "exit 3"], name="quits")
+        stopped = run(rt, sb, ["sleep", "60"], name="stopped")
+        wait_for(lambda: rt.container_status(quits).state == cri.EXITED)
+        rt.stop_container(stopped, 1)
+        assert rt.container_status(stopped).state == cri.EXITED
+        time.sleep(0.2)
+        assert [(c.id, c.exit_code) for c in changes] == [(quits, 3)]  # the stop's caller knows already
+    finally:
+        kill_all(rt)
+        rt.close()

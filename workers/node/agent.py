@@ -10,7 +10,8 @@
 3. registers the Node (``machine.py`` facts) and its Lease, then a heartbeat thread renews the
    Lease and posts the node's status (conditions, capacity) every 10 s, restarting the runtime
    daemon if it stops answering (Ready=False while it cannot); ``podsource.py`` watches this
-   node's pods and queues their kubelet keys on ``node.<name>``;
+   node's pods, queues their kubelet keys on ``node.<name>`` and keeps the copies the syncs read
+   (``tasks.kubelet.podcache``);
 3b. kube-proxy: ``proxy_mode`` (``auto|nftables|userspace``, default ``$KUBEQ_PROXY_MODE`` or auto:
    nftables when root and ``nft`` works) picks the backend installed in ``tasks.proxy.backend``
    (userspace: the forwarder daemon on ``<data-dir>/proxy.sock``), shown on the Node as the
@@ -34,6 +35,7 @@ from cluster import errors
 from cluster.api.resources import lookup
 from cluster.client.client import client_for
 from cluster.settings import Settings
+from tasks.kubelet import podcache
 from workers.node import lease, machine, supervisor
 from workers.node.podsource import PodSource
 from workers.proxy.source import ProxySource
@@ -162,7 +164,8 @@ class NodeAgent:
         self._renew_lease()
         self._thread = threading.Thread(target=self._loop, name=f"node-heartbeat-{self.name}", daemon=True)
         self._thread.start()
-        self.pods = PodSource(self.client, self.name, self._work_queue().add, factory).start()
+        pods = self.pods = PodSource(self.client, self.name, self._work_queue().add, factory).start()
+        podcache.install(lambda: pods.cache)  # the kubelet's syncs read their pods there
         self._start_proxy()
         self._join_cloud()
 

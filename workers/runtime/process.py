@@ -8,8 +8,9 @@ new runtime over the same root lists the same sandboxes and containers and re-ad
 whose process still runs (same pid and start time), watching them through /proc. The exit code of
 a re-adopted container is not knowable; it exits as 137 / ``ContainerStatusUnknown``.
 
-``on_change(status)`` is called (from runtime threads) whenever a container exits or a probe
-result flips. Mounts are recorded only: with host isolation a container sees volumes at their host
+``on_change(status)`` is called (from runtime threads) whenever a container exits on its own or a
+probe result flips; an exit that ``stop_container`` or ``remove_container`` asked for is not reported
+(the caller knows: the kubelet's sync that stops a container writes its status itself). Mounts are recorded only: with host isolation a container sees volumes at their host
 paths.
 """
 
@@ -51,6 +52,7 @@ class _Container:
     pumps: list[Pump] = field(default_factory=list)
     writer: LogWriter | None = None
     prober: Prober | None = None
+    stopping: bool = False  # stop_container asked for the exit: not reported to on_change
 
     def record(self) -> dict:
         return {
@@ -189,9 +191,11 @@ class ProcessRuntime:
         with self._lock:
             return replace(self._sandbox(sandbox_id))
 
-    def list_pod_sandboxes(self) -> list[cri.SandboxStatus]:
+    def list_pod_sandboxes(
+        self, namespace: str | None = None, name: str | None = None
+    ) -> list[cri.SandboxStatus]:
         with self._lock:
-            return [replace(sb) for sb in self._sandboxes.values()]
+            return [replace(sb) for sb in self._sandboxes.values() if cri.sandbox_of(sb, namespace, name)]
 
     # -- containers -------------------------------------------------------------------------------
 
@@ -334,7 +338,7 @@ class ProcessRuntime:
                 self.state.save("containers", cid, c.record())
             status = replace(st)
         c.exited.set()
-        if notify:
+        if notify and not c.stopping:
             self._notify(status)
 
     def _notify(self, status: cri.ContainerStatus) -> None:
@@ -346,6 +350,7 @@ class ProcessRuntime:
         if c.status.state != cri.RUNNING or c.status.pid is None:
             return
         pgid = c.status.pid
+        c.stopping = True
         for sig, wait in ((signal.SIGTERM, max(float(timeout), 0.0)), (signal.SIGKILL, 10.0)):
             try:
                 os.killpg(pgid, sig)
