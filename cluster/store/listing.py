@@ -1,9 +1,9 @@
 """Consistent lists at one revision, with paging.
 
-A list reads the resource in key-ordered chunks. Each chunk atomically takes the current
-objects of a key range plus every change after the list's revision R, then rolls those changes
-back (newest first, using each change's ``prev``) so that the chunk shows the range as it was at
-R. Chunks after the first are pinned to the same R, as are pages resumed with a continue token.
+A list reads the resource in key-ordered chunks. Each chunk takes the current keys of a key
+range, then atomically their current objects plus every change after the list's revision R, and
+rolls those changes back (newest first, using each change's ``prev``) so that the chunk shows the
+range as it was at R. Chunks after the first are pinned to the same R, as are pages resumed with a continue token.
 """
 
 from __future__ import annotations
