@@ -73,10 +73,12 @@ class Change:
 
 
 def decode_changes(entries: list[Any]) -> list[Change]:
-    """Raw XRANGE replies (``[id, [field, value, ...]]``) -> ``Change`` values."""
+    """XRANGE entries (``[id, [field, value, ...]]`` from Lua or ``(id, {field: value})`` from
+    redis-py) -> ``Change`` values."""
     out = []
-    for entry_id, flat in entries:
-        fields = {text(flat[i]): text(flat[i + 1]) for i in range(0, len(flat), 2)}
+    for entry_id, raw in entries:
+        pairs = raw.items() if isinstance(raw, dict) else zip(raw[0::2], raw[1::2], strict=True)
+        fields = {text(k): text(v) for k, v in pairs}
         out.append(
             Change(
                 revision=int(text(entry_id).partition("-")[0]),

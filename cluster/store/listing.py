@@ -1,9 +1,9 @@
 """Consistent lists at one revision, with paging.
 
-A list reads the resource in key-ordered chunks. Each chunk atomically takes the current
-objects of a key range plus every change after the list's revision R, then rolls those changes
-back (newest first, using each change's ``prev``) so that the chunk shows the range as it was at
-R. Chunks after the first are pinned to the same R, as are pages resumed with a continue token.
+A list reads the resource in key-ordered chunks. Each chunk takes the current keys of a key
+range, then atomically their current objects plus every change after the list's revision R, and
+rolls those changes back (newest first, using each change's ``prev``) so that the chunk shows the
+range as it was at R. Chunks after the first are pinned to the same R, as are pages resumed with a continue token.
 """
 
 from __future__ import annotations
@@ -72,25 +72,55 @@ class _Pager:
             key.startswith(self.prefix) and (after is None or key > after) and (upto is None or key <= upto)
         )
 
+    def _pin(self, current: int, compacted: int) -> int:
+        """Pin and return the list's revision R (``current`` on the first read): ``Timeout`` when R is
+        not reached yet, ``ResourceExpired`` (continue tokens) or ``Gone`` when changes after R are
+        compacted away."""
+        rev = int(self.revision) if self.revision else current
+        if rev > current:
+            raise errors.Timeout(f"Too large resource version: {rev}, current: {current}")
+        if rev < compacted:
+            if self.from_token:
+                raise errors.ResourceExpired(CONTINUE_TOO_OLD)
+            raise errors.Gone(f"too old resource version: {rev} ({compacted})")
+        self.revision = str(rev)
+        return rev
+
+    def _read(self, low: str, high: str) -> tuple[list[str], list[Any], list[Any], int]:
+        """(up to ``chunk`` current keys of [low, high], their stored values, the changes after R,
+        the number of current keys in [low, high]); pins R.
+
+        Two transactions: the keys, then their values with the changes after R. Values and changes
+        are read atomically together, so rolling the changes back gives each key's value at R; a key
+        created or deleted between the two shows up among the changes. Plain commands rather than
+        one Lua script: Redis hands bulk values to a client several times faster than to Lua.
+        """
+        k = self.keys
+        pipe = self.store.client.pipeline(transaction=True)
+        pipe.get(k.revision).get(k.compacted).zrangebylex(k.index, low, high, start=0, num=self.chunk)
+        current, compacted, keys = pipe.execute()
+        rev = self._pin(int(current or 0), int(compacted or 0))
+        pipe.get(k.compacted)
+        if keys:
+            pipe.hmget(k.objects, keys)
+        pipe.xrange(k.stream, f"{rev + 1}-0", "+").zlexcount(k.index, low, high)
+        reply = pipe.execute()
+        self._pin(rev, int(reply[0] or 0))  # not compacted past R since the keys were read
+        values = reply[1] if keys else []
+        return keys, values, reply[-2], int(reply[-1])
+
     def _fetch(self, after: str | None) -> tuple[list[_Entry], bool, int]:
         """Entries at R in (after, ...]: the sorted entries, whether more may follow, and the count
         of every key at R after ``after`` (to the end of the range)."""
         low, high = self._bounds(after)
-        reply = self.store._list_chunk(keys=self.keys.all(), args=[self.revision, low, high, self.chunk])
-        rev, current, compacted = int(reply[0]), int(reply[1]), int(reply[2])
-        if rev == -1:
-            asked = int(self.revision)
-            if asked > current:
-                raise errors.Timeout(f"Too large resource version: {asked}, current: {current}")
-            if self.from_token:
-                raise errors.ResourceExpired(CONTINUE_TOO_OLD)
-            raise errors.Gone(f"too old resource version: {asked} ({compacted})")
-        self.revision = str(rev)
-        keys = [codec.text(k) for k in reply[3]]
-        state = {k: _Entry(k, codec.text(v), True) for k, v in zip(keys, reply[4], strict=True)}
+        raw_keys, values, raw_changes, count = self._read(low, high)
+        keys = [codec.text(k) for k in raw_keys]
+        state = {
+            k: _Entry(k, codec.text(v), True) for k, v in zip(keys, values, strict=True) if v is not None
+        }
         full = len(keys) == self.chunk
         upto = keys[-1] if full else None
-        changes = [c for c in codec.decode_changes(reply[5]) if self._in_range(c.key, after, None)]
+        changes = [c for c in codec.decode_changes(raw_changes) if self._in_range(c.key, after, None)]
         # Existence at R vs now for every changed key after `after`, to count the range at R.
         delta: dict[str, int] = {}
         for change in changes:
@@ -104,7 +134,7 @@ class _Pager:
             else:
                 state[change.key] = _Entry(change.key, change.prev, False)
         now_present = {c.key: c.type != "DELETED" for c in changes}
-        total = int(reply[6]) + sum(delta[k] - int(now_present[k]) for k in delta)
+        total = count + sum(delta[k] - int(now_present[k]) for k in delta)
         return [state[k] for k in sorted(state)], full, total
 
     def walk(self, after: str | None) -> Iterator[tuple[_Entry, int]]:

@@ -76,28 +76,6 @@ return {1, obj}
 """
 )
 
-# One chunk of a list: up to ARGV[4] current keys in the lex range [ARGV[2], ARGV[3]] with their
-# stored values, plus every change after the requested revision ARGV[1] ("" = now).
-# Reply: {revision, current, compacted, keys, values, changes, number of current keys in the range};
-# revision -1 when compacted away or not reached yet.
-LIST_CHUNK = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-local compacted = tonumber(redis.call('GET', KEYS[2]) or '0')
-local rev = current
-if ARGV[1] ~= '' then rev = tonumber(ARGV[1]) end
-if rev < compacted or rev > current then return {-1, current, compacted, {}, {}, {}, 0} end
-local keys = redis.call('ZRANGEBYLEX', KEYS[4], ARGV[2], ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
-local values = {}
-for i = 1, #keys, 500 do
-  local batch = redis.call('HMGET', KEYS[3], unpack(keys, i, math.min(i + 499, #keys)))
-  for _, v in ipairs(batch) do values[#values + 1] = v end
-end
-local changes = {}
-if rev < current then changes = redis.call('XRANGE', KEYS[5], (rev + 1) .. '-0', '+') end
-local count = redis.call('ZLEXCOUNT', KEYS[4], ARGV[2], ARGV[3])
-return {rev, current, compacted, keys, values, changes, count}
-"""
-
 # Watch poll: changes after ARGV[1], at most ARGV[2] of them. Reply: {current, compacted, changes}.
 POLL = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')

@@ -59,7 +59,6 @@ class Store:
         self._create = client.register_script(scripts.CREATE)
         self._update = client.register_script(scripts.UPDATE)
         self._delete = client.register_script(scripts.DELETE)
-        self._list_chunk = client.register_script(scripts.LIST_CHUNK)
         self._poll = client.register_script(scripts.POLL)
         self._compact = client.register_script(scripts.COMPACT)
         self._consumers: dict[tuple[str, str], Consumer] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cluster import errors
-from cluster.store import Store
+from cluster.store import Store, listing
 
 
 def make(store: Store, ns: str, name: str, **labels: str) -> dict:
@@ -150,3 +150,28 @@ def test_raw_pages_encode_to_the_same_json_as_parsed_ones(store: Store) -> None:
         raw = store.list("pods", "raw", raw=True, **kwargs)
         assert jsoncodec.loads(jsoncodec.dumpb(raw.items)) == parsed.items
         assert raw.continue_token == parsed.continue_token
+
+
+def test_writes_while_a_chunk_is_read_do_not_show(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chunk reads its keys, then their values: writes landing in between are rolled back."""
+    for i in range(6):
+        make(store, "ns", f"p{i}")
+    pin = listing._Pager._pin
+    pins: list[int] = []
+
+    def pin_then_write(pager: listing._Pager, current: int, compacted: int) -> int:
+        rev = pin(pager, current, compacted)
+        pins.append(rev)
+        if len(pins) == 1:  # between the first chunk's keys and its values
+            store.delete("pods", "ns/p2")
+            make(store, "ns", "p25")
+            store.update("pods", "ns/p3", dict(store.get("pods", "ns/p3"), spec={"changed": True}), None)
+        return rev
+
+    monkeypatch.setattr(listing._Pager, "_pin", pin_then_write)
+    page = store.list("pods", "ns", limit=4)
+    assert names(page.items) == ["p0", "p1", "p2", "p3"]
+    assert "spec" not in page.items[3]
+    assert page.remaining == 2
+    rest = store.list("pods", "ns", continue_token=page.continue_token)
+    assert names(rest.items) == ["p4", "p5"]
