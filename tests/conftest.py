@@ -39,3 +39,13 @@ def store(redis_url: str) -> Iterator[Store]:
         if keys:
             client.delete(*keys)
         client.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures tests reported with ``tests.figures.report`` (see there)."""
+    from tests.figures import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("figures")
+        for text in FIGURES:
+            terminalreporter.write_line(text)

@@ -25,6 +25,7 @@ from ops.hosts import faults
 from ops.hosts.faults import Api
 from tests.faults.conftest import needs_hosts
 from tests.faults.watching import PodWatch, rolled_out, wait
+from tests.figures import report
 
 REPLICAS = int(os.environ.get("KUBEQ_FAULT_REPLICAS", "50"))
 SURGE = math.ceil(REPLICAS * 0.25)
@@ -123,7 +124,7 @@ def test_rollout_survives_sigkill_of_each_component(cluster: hosts.Cluster, kube
     writer.thread.start()
     began, rounds = time.monotonic(), 1
     next_round(kube, rounds)
-    print(f"\n{REPLICAS} replicas, maxSurge {SURGE}; created and available (no faults) in {first:.1f} s")
+    report(f"\n{REPLICAS} replicas, maxSurge {SURGE}; created and available (no faults) in {first:.1f} s")
     try:
         for role in KILLS:
             if rolled_out(kube, NS, "roll"):
@@ -132,7 +133,9 @@ def test_rollout_survives_sigkill_of_each_component(cluster: hosts.Cluster, kube
             time.sleep(2)
             killed = faults.kill(cluster, role)
             how = restart(cluster, kube, killed)
-            print(f"  t={time.monotonic() - began:6.1f} s  SIGKILL {role:<18} pid {killed.pid:<7} back {how}")
+            report(
+                f"  t={time.monotonic() - began:6.1f} s  SIGKILL {role:<18} pid {killed.pid:<7} back {how}"
+            )
         final = wait(lambda: rolled_out(kube, NS, "roll"), 120 + REPLICAS * 4, "rollout after the kills", 1)
         took = time.monotonic() - began
     finally:
@@ -143,7 +146,7 @@ def test_rollout_survives_sigkill_of_each_component(cluster: hosts.Cluster, kube
     assert status == 200
     stored = {cm["metadata"]["name"]: (cm.get("data") or {}).get("v") for cm in listed["items"]}
     lost = [n for n, v in writer.acked.items() if stored.get(n) != v]
-    print(
+    report(
         f"  rollout of {rounds} round(s) done in {took:.1f} s (observed generation "
         f"{final['status']['observedGeneration']}); peak live pods {watch.peak} (limit {REPLICAS + SURGE}); "
         f"watch breaks {watch.breaks}; acknowledged writes {len(writer.acked)}, failed {writer.failed}, "

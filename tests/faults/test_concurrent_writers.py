@@ -15,6 +15,7 @@ import pytest
 
 from ops.hosts.faults import Api
 from tests.faults.conftest import apiserver
+from tests.figures import report
 
 WRITERS = 50
 ATTEMPTS = 20  # per writer
@@ -61,7 +62,7 @@ def test_every_update_lands_or_conflicts_and_counter_equals_landed(api: Api) -> 
     took = time.monotonic() - began
     status, cm = api.call("GET", f"{PATH}/counter")
     landed, conflicts = outcomes[200], outcomes[409]
-    print(
+    report(
         f"\n{WRITERS} writers x {ATTEMPTS} updates: landed {landed}, conflicts {conflicts}, "
         f"other {sum(outcomes.values()) - landed - conflicts}, final n={cm['data']['n']}, {took:.1f} s"
     )

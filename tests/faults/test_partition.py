@@ -24,6 +24,7 @@ from ops.hosts import processes
 from ops.hosts.faults import Api
 from tests.faults.conftest import GRACE, needs_hosts
 from tests.faults.watching import live, wait
+from tests.figures import report
 
 NS = "default"
 PODS = f"/api/v1/namespaces/{NS}/pods"
@@ -187,7 +188,7 @@ def test_cut_and_heal_host2(cluster: hosts.Cluster, kube: Api) -> None:
         "job complete",
     )
     worst, ran = overlaps(out)
-    print(
+    report(
         f"\nhost-2 NotReady {not_ready:.1f} s after the cut (grace {GRACE} s); its {len(stale)} deployment "
         f"pod(s) replaced on host-1 after {replaced:.1f} s ({sorted(moved)}); healed: Ready in "
         f"{ready_again:.1f} s, stale pods stopped in {stale_stopped:.1f} s ({left} pod processes left); "
@@ -195,4 +196,6 @@ def test_cut_and_heal_host2(cluster: hosts.Cluster, kube: Api) -> None:
     )
     assert not_ready <= GRACE + MONITOR + 5
     assert len(worst) == 4 and max(worst.values()) == 0.0, worst
-    assert sum(ran.values()) == 4 + len(stale_jobs)  # each stale index ran once more, elsewhere or later
+    # every index ran; a stale index runs once more elsewhere, unless its pod on host-2 had not started yet
+    assert all(ran.get(i, 0) >= 1 for i in range(4)), ran
+    assert sum(ran.values()) <= 4 + len(stale_jobs), ran

@@ -21,6 +21,7 @@ import redis
 from cluster.store.embedded import SETTINGS, redis_server_binary
 from ops.hosts.faults import Api
 from tests.faults.conftest import apiserver, free_port
+from tests.figures import report
 
 WRITES = int(os.environ.get("KUBEQ_FAULT_WRITES", "5000"))
 WRITERS = 8
@@ -105,7 +106,7 @@ def test_acknowledged_writes_survive_redis_sigkill(tmp_path: Path) -> None:
             assert status == 200, listed
             stored = {cm["metadata"]["name"]: (cm.get("data") or {}).get("v") for cm in listed["items"]}
             lost = [n for n, v in writers.acked.items() if stored.get(n) != v]
-            print(
+            report(
                 f"\nacknowledged {len(writers.acked)} writes in {took:.1f} s, Redis SIGKILLed after {killed_at} "
                 f"and down {down:.1f} s; refused/failed {writers.failed} {writers.statuses}; "
                 f"stored {len(stored)}; lost {len(lost)}"

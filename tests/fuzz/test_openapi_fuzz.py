@@ -11,12 +11,13 @@ import pytest
 
 from ops.fuzz.openapi_run import fuzz_server as run_fuzz
 from ops.fuzz.report import FuzzReport
+from tests.figures import report as show_figures
 
 MIB = 1024 * 1024
 
 
 def assert_clean(report: FuzzReport, min_requests: int) -> None:
-    print("\n" + report.table())
+    show_figures("\n" + report.table())
     assert report.requests >= min_requests, report.table()
     assert not report.failures, report.table()
     assert report.ready_after, report.table()

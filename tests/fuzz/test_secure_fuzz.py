@@ -16,6 +16,7 @@ from ops.fuzz.checks import status_problem
 from ops.fuzz.openapi_run import fuzz_server as run_fuzz
 from ops.fuzz.openapi_run import load_documents, new_session
 from tests.auth.secure_apiserver import secure_apiserver
+from tests.figures import report as show_figures
 
 BAD_TOKENS = [
     "not-a-token",
@@ -86,7 +87,7 @@ def test_fuzz_with_a_bad_token_is_all_401(secure: Secure) -> None:
         one_mode_each=True,
         only=lambda _m, path: "/apps/" in path or "configmaps" in path,
     )
-    print("\n" + report.table())
+    show_figures("\n" + report.table())
     assert report.requests >= 20 and not report.failures and report.ready_after, report.table()
     assert set(report.codes) - {414} == {401}, report.table()
 
@@ -102,7 +103,7 @@ def test_fuzz_with_the_admin_token_never_5xx(secure: Secure) -> None:
         one_mode_each=True,
         only=lambda _m, path: "/rbac." in path or "configmaps" in path,
     )
-    print("\n" + report.table())
+    show_figures("\n" + report.table())
     assert report.requests >= 30 and not report.failures and report.ready_after, report.table()
     assert 401 not in report.codes and 403 not in report.codes, report.table()
 
@@ -112,5 +113,5 @@ def test_fuzz_every_operation_with_the_admin_token(secure: Secure) -> None:
     report = run_fuzz(
         secure.url, examples=3, seed_value=4, token=secure.token, verify=secure.ca, server_pid=secure.pid
     )
-    print("\n" + report.table())
+    show_figures("\n" + report.table())
     assert report.requests >= 1000 and not report.failures and report.ready_after, report.table()

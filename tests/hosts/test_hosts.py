@@ -21,6 +21,7 @@ import pytest
 from cluster import kubeconfig
 from ops import hosts
 from ops.hosts import network, processes
+from tests.figures import report
 from tests.node.upcluster import wait
 
 GRACE = 10  # KUBEQ_NODE_MONITOR_GRACE_PERIOD for this suite
@@ -284,7 +285,7 @@ def test_cut_link_makes_node_not_ready_within_grace_period(cluster: Hosts) -> No
 
         wait(host2_not_ready, GRACE + MONITOR + 15, "host-2 NotReady")
         took = time.monotonic() - started
-        print(f"host-2 NotReady {took:.1f} s after its link was cut (grace {GRACE} s)")
+        report(f"host-2 NotReady {took:.1f} s after its link was cut (grace {GRACE} s)")
         assert took <= GRACE + MONITOR + 5
         assert ready(cluster.get("node", "host-1")) == "True"
     finally:
