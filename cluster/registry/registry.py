@@ -6,13 +6,12 @@ store sees it, so the same rules hold for every writer.
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cluster import errors
+from cluster import errors, jsoncodec
 from cluster.api.defaults import job_selector_defaults
 from cluster.api.resources import Resource
 from cluster.registry import csr, meta, podinputs, strategy
@@ -233,10 +232,10 @@ class Registry:
         if subresource == "status":
             return meta.status_only(obj, old)
         if subresource == "finalize":  # namespaces: only spec.finalizers changes
-            new = copy.deepcopy(old)
+            new = jsoncodec.clone(old)
             new.setdefault("spec", {})["finalizers"] = list(obj.get("spec", {}).get("finalizers") or [])
             return new
-        new = copy.deepcopy(obj)
+        new = jsoncodec.clone(obj)
         meta.keep_system_fields(new, old)
         if resource.has_status:
             meta.keep_status(new, old)
@@ -275,7 +274,7 @@ class Registry:
         """A copy of the body with ``kind``/``apiVersion`` checked and filled in."""
         if not isinstance(obj, dict):
             raise errors.BadRequest("the request body must be a JSON object")
-        obj = copy.deepcopy(obj)
+        obj = jsoncodec.clone(obj)
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
         if kind and kind != resource.kind:
             raise errors.BadRequest(

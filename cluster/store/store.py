@@ -7,7 +7,6 @@ revision see exactly the committed history.
 
 from __future__ import annotations
 
-import copy
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 
 import redis
 
-from cluster import errors
+from cluster import errors, jsoncodec
 from cluster.store import codec, connection, scripts
 from cluster.store.consumer import CLAIM_IDLE_MS, Consumer, StreamChange
 from cluster.store.listing import ListResult, list_at
@@ -182,7 +181,7 @@ class Store:
         last: errors.Conflict | None = None
         current = self.get(resource, key)
         for _ in range(max(retries, 1)):
-            changed = mutate(copy.deepcopy(current))
+            changed = mutate(jsoncodec.clone(current))
             if changed is None:
                 return current
             try:
