@@ -138,7 +138,7 @@ class Registry:
         if opts.admit is not None:
             opts.admit(obj)
         if inputs is not None:  # read already; the write checks it again, atomically
-            self._require_live_namespace(md["namespace"], resource, requested_name, inputs.namespace)
+            self._check_live_namespace(md["namespace"], inputs.namespace, resource, requested_name)
         elif resource.namespaced and opts.dry_run:  # else checked by the write itself
             self._require_live_namespace(md["namespace"], resource, requested_name)
         md["uid"] = _uid()
@@ -155,10 +155,9 @@ class Registry:
             return obj
         md["resourceVersion"] = RV_PLACEHOLDER
         key = resource.key(md.get("namespace"), md["name"])
+        live = md["namespace"] if resource.namespaced else None  # the write checks it atomically
         try:
-            return self.store.create(
-                resource.qualified, key, obj, md["namespace"] if resource.namespaced else None
-            )
+            return self.store.create(resource.qualified, key, obj, live)
         except NamespaceTerminating:
             if alloc is not None:
                 alloc.abort()
@@ -302,17 +301,17 @@ class Registry:
             )
         md["namespace"] = namespace
 
-    def _require_live_namespace(
-        self, namespace: str, resource: Resource, name: str, ns: Obj | None | bool = False
-    ) -> None:
-        """``NotFound`` for a missing namespace; ``Forbidden`` (as Kubernetes words it) for one being
-        deleted. ``ns`` is the namespace object if already read (None: read and missing)."""
-        if ns is False:
-            try:
-                ns = self.store.get("namespaces", namespace)
-            except errors.NotFound:
-                ns = None
-        if not isinstance(ns, dict):
+    def _require_live_namespace(self, namespace: str, resource: Resource, name: str) -> None:
+        """``NotFound`` for a missing namespace; ``Forbidden`` (as Kubernetes words it) for one being deleted."""
+        try:
+            ns = self.store.get("namespaces", namespace)
+        except errors.NotFound:
+            ns = None
+        self._check_live_namespace(namespace, ns, resource, name)
+
+    def _check_live_namespace(self, namespace: str, ns: Obj | None, resource: Resource, name: str) -> None:
+        """``_require_live_namespace`` on the namespace object already read (None: missing)."""
+        if ns is None:
             raise errors.not_found("namespaces", namespace)
         if ns["metadata"].get("deletionTimestamp"):
             raise self._terminating(namespace, resource, name)
