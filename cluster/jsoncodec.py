@@ -7,6 +7,7 @@ separators=(",", ":"), ensure_ascii=False)`` gives for the objects the API carri
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -38,3 +39,13 @@ def fragment(text: str) -> Any:
     """Already-encoded JSON that ``dumpb`` writes out verbatim (a list page built from stored text
     without parsing and re-encoding every object)."""
     return orjson.Fragment(text)
+
+
+def clone(obj: Any) -> Any:
+    """A deep copy of a JSON-shaped value (dicts, lists, strings, numbers, booleans, None), made by
+    encoding and parsing it: several times faster than ``copy.deepcopy`` on API objects. Values JSON
+    cannot carry (tuples come back as lists) fall back to ``copy.deepcopy``."""
+    try:
+        return orjson.loads(orjson.dumps(obj))
+    except (TypeError, orjson.JSONDecodeError):
+        return copy.deepcopy(obj)

@@ -6,22 +6,21 @@ store sees it, so the same rules hold for every writer.
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cluster import errors
+from cluster import errors, jsoncodec
 from cluster.api.defaults import job_selector_defaults
 from cluster.api.resources import Resource
-from cluster.registry import csr, meta, strategy
+from cluster.registry import csr, meta, podinputs, strategy
 from cluster.registry.admission import WriteOptions, check_schema, default_and_validate
 from cluster.registry.priority import admit_pod_priority
 from cluster.registry.selection import predicate
 from cluster.registry.serviceaccount_admission import admit_service_account
 from cluster.registry.servicealloc import ServiceAllocator
-from cluster.store import RV_PLACEHOLDER, Store, WatchEvent
+from cluster.store import RV_PLACEHOLDER, NamespaceTerminating, Store, WatchEvent
 
 Obj = dict[str, Any]
 _UNCONDITIONAL_RETRIES = 10
@@ -130,13 +129,17 @@ class Registry:
         for key in meta.SYSTEM_FIELDS:
             md.pop(key, None)
         strategy.prepare_for_create(resource, obj)
+        inputs = None
         if resource.plural == "pods":
-            admit_pod_priority(self.store, obj)
-            admit_service_account(self, obj, dry_run=bool(opts.dry_run))
+            inputs = podinputs.read(self.store, obj)
+            admit_pod_priority(obj, inputs)
+            admit_service_account(self, obj, inputs, dry_run=bool(opts.dry_run))
         default_and_validate(resource, obj, None)
         if opts.admit is not None:
             opts.admit(obj)
-        if resource.namespaced:
+        if inputs is not None:  # read already; the write checks it again, atomically
+            self._check_live_namespace(md["namespace"], inputs.namespace, resource, requested_name)
+        elif resource.namespaced and opts.dry_run:  # else checked by the write itself
             self._require_live_namespace(md["namespace"], resource, requested_name)
         md["uid"] = _uid()
         md["creationTimestamp"] = meta.now()
@@ -151,8 +154,14 @@ class Registry:
             md["resourceVersion"] = ""
             return obj
         md["resourceVersion"] = RV_PLACEHOLDER
+        key = resource.key(md.get("namespace"), md["name"])
+        live = md["namespace"] if resource.namespaced else None  # the write checks it atomically
         try:
-            return self.store.create(resource.qualified, resource.key(md.get("namespace"), md["name"]), obj)
+            return self.store.create(resource.qualified, key, obj, live)
+        except NamespaceTerminating:
+            if alloc is not None:
+                alloc.abort()
+            raise self._terminating(md["namespace"], resource, requested_name) from None
         except BaseException:
             if alloc is not None:
                 alloc.abort()
@@ -222,10 +231,10 @@ class Registry:
         if subresource == "status":
             return meta.status_only(obj, old)
         if subresource == "finalize":  # namespaces: only spec.finalizers changes
-            new = copy.deepcopy(old)
+            new = jsoncodec.clone(old)
             new.setdefault("spec", {})["finalizers"] = list(obj.get("spec", {}).get("finalizers") or [])
             return new
-        new = copy.deepcopy(obj)
+        new = jsoncodec.clone(obj)
         meta.keep_system_fields(new, old)
         if resource.has_status:
             meta.keep_status(new, old)
@@ -264,7 +273,7 @@ class Registry:
         """A copy of the body with ``kind``/``apiVersion`` checked and filled in."""
         if not isinstance(obj, dict):
             raise errors.BadRequest("the request body must be a JSON object")
-        obj = copy.deepcopy(obj)
+        obj = jsoncodec.clone(obj)
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
         if kind and kind != resource.kind:
             raise errors.BadRequest(
@@ -297,23 +306,34 @@ class Registry:
         try:
             ns = self.store.get("namespaces", namespace)
         except errors.NotFound:
-            raise errors.not_found("namespaces", namespace) from None
+            ns = None
+        self._check_live_namespace(namespace, ns, resource, name)
+
+    def _check_live_namespace(self, namespace: str, ns: Obj | None, resource: Resource, name: str) -> None:
+        """``_require_live_namespace`` on the namespace object already read (None: missing)."""
+        if ns is None:
+            raise errors.not_found("namespaces", namespace)
         if ns["metadata"].get("deletionTimestamp"):
-            what = f'{resource.qualified} "{name}"' if name else resource.qualified
-            raise errors.Forbidden(
-                f"{what} is forbidden: unable to create new content in namespace {namespace} "
-                "because it is being terminated",
-                name=name,
-                group=resource.group,
-                kind=resource.plural,
-                causes=[
-                    errors.Cause(
-                        "NamespaceTerminating",
-                        f"namespace {namespace} is being terminated",
-                        "metadata.namespace",
-                    )
-                ],
-            )
+            raise self._terminating(namespace, resource, name)
+
+    @staticmethod
+    def _terminating(namespace: str, resource: Resource, name: str) -> errors.Forbidden:
+        """The Forbidden error Kubernetes gives for a create into a namespace being deleted."""
+        what = f'{resource.qualified} "{name}"' if name else resource.qualified
+        return errors.Forbidden(
+            f"{what} is forbidden: unable to create new content in namespace {namespace} "
+            "because it is being terminated",
+            name=name,
+            group=resource.group,
+            kind=resource.plural,
+            causes=[
+                errors.Cause(
+                    "NamespaceTerminating",
+                    f"namespace {namespace} is being terminated",
+                    "metadata.namespace",
+                )
+            ],
+        )
 
 
 def _finalizers_pending(obj: Obj) -> bool:

@@ -1,6 +1,6 @@
 """The ServiceAccount admission step for pod creation: an identity and a token volume for every pod.
 
-``admit_service_account(registry, pod)`` changes the pod in place, as Kubernetes' ServiceAccount
+``admit_service_account(registry, pod, inputs)`` changes the pod in place, as Kubernetes' ServiceAccount
 admission plugin does:
 
 - ``spec.serviceAccountName`` defaults to ``default`` (``spec.serviceAccount``, the deprecated
@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 from cluster import errors
 from cluster.api.resources import lookup
 from cluster.registry.admission import WriteOptions
+from cluster.registry.podinputs import DEFAULT_ACCOUNT, PodInputs
 
 if TYPE_CHECKING:
     from cluster.registry.registry import Registry
 
 Obj = dict[str, Any]
 SERVICEACCOUNTS = lookup("", "v1", "serviceaccounts")
-DEFAULT_ACCOUNT = "default"
 MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 VOLUME_PREFIX = "kube-api-access-"
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
@@ -69,28 +69,20 @@ def _suffix() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(5))
 
 
-def _live_namespace(registry: Registry, namespace: str) -> bool:
-    try:
-        ns = registry.store.get("namespaces", namespace)
-    except errors.NotFound:
-        return False
-    return not ns["metadata"].get("deletionTimestamp")
-
-
-def _account(registry: Registry, namespace: str, name: str, pod_name: str, dry_run: bool) -> Obj:
-    """The pod's ServiceAccount; the ``default`` one is made if missing (on a dry run: assumed, not
-    made); ``Forbidden`` for any other missing account."""
+def _account(registry: Registry, namespace: str, pod_name: str, inputs: PodInputs, dry_run: bool) -> Obj:
+    """The pod's ServiceAccount (as read in ``inputs``); the ``default`` one is made if missing (on a dry
+    run: assumed, not made); ``Forbidden`` for any other missing account."""
     assert SERVICEACCOUNTS is not None
-    try:
-        return registry.get(SERVICEACCOUNTS, namespace, name)
-    except errors.NotFound as missing:
-        if name != DEFAULT_ACCOUNT:
-            raise errors.Forbidden(
-                f'pods "{pod_name}" is forbidden: error looking up service account {namespace}/{name}: '
-                f'serviceaccount "{name}" not found',
-                name=pod_name,
-                kind="pods",
-            ) from missing
+    name = inputs.account_name
+    if inputs.account is not None:
+        return inputs.account
+    if name != DEFAULT_ACCOUNT:
+        raise errors.Forbidden(
+            f'pods "{pod_name}" is forbidden: error looking up service account {namespace}/{name}: '
+            f'serviceaccount "{name}" not found',
+            name=pod_name,
+            kind="pods",
+        )
     body = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}}
     if dry_run:
         return body
@@ -111,17 +103,16 @@ def _mount_everywhere(spec: Obj, volume_name: str) -> None:
             mounts.append({"name": volume_name, "readOnly": True, "mountPath": MOUNT_PATH})
 
 
-def admit_service_account(registry: Registry, pod: Obj, dry_run: bool = False) -> None:
-    """Give ``pod`` its ServiceAccount and token volume in place (see the module doc); a dry run
-    creates nothing."""
+def admit_service_account(registry: Registry, pod: Obj, inputs: PodInputs, dry_run: bool = False) -> None:
+    """Give ``pod`` its ServiceAccount and token volume in place (see the module doc), from what
+    ``inputs`` read for it; a dry run creates nothing."""
     spec = pod.get("spec")
     md = pod.get("metadata") or {}
     namespace = md.get("namespace") or ""
-    if not isinstance(spec, dict) or not namespace or not _live_namespace(registry, namespace):
+    if not isinstance(spec, dict) or not namespace or not inputs.live_namespace:
         return
-    name = spec.get("serviceAccountName") or spec.get("serviceAccount") or DEFAULT_ACCOUNT
-    spec["serviceAccountName"] = spec["serviceAccount"] = name
-    account = _account(registry, namespace, name, md.get("name") or "", dry_run)
+    spec["serviceAccountName"] = spec["serviceAccount"] = inputs.account_name
+    account = _account(registry, namespace, md.get("name") or "", inputs, dry_run)
     automount = spec.get("automountServiceAccountToken")
     if automount is None:
         automount = account.get("automountServiceAccountToken")

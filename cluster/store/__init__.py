@@ -13,7 +13,7 @@ from cluster.store.consumer import StreamChange
 from cluster.store.embedded import EmbeddedRedis, start_embedded
 from cluster.store.listing import ListResult
 from cluster.store.selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
-from cluster.store.store import Store
+from cluster.store.store import NamespaceTerminating, Store
 from cluster.store.watching import WatchEvent
 
 # what a store call raises when Redis cannot be reached (callers answer 503, not 500)
@@ -25,6 +25,7 @@ __all__ = [
     "EmbeddedRedis",
     "FieldSelector",
     "LabelSelector",
+    "NamespaceTerminating",
     "ListResult",
     "Store",
     "StreamChange",

@@ -23,10 +23,18 @@ local function split(stored)
 end
 """
 
-# ARGV: key, template, placeholder, resource
+# ARGV: key, template, placeholder, resource, namespace that must exist and not be terminating ("" = none);
+# KEYS[7]: the namespaces' objects hash. Replies 2 when that namespace is missing, 3 when it is terminating.
 CREATE = (
     _HELPERS
     + """
+if ARGV[5] ~= '' then
+  local ns = redis.call('HGET', KEYS[7], ARGV[5])
+  if not ns then return {2} end
+  local _, ns_template = split(ns)
+  local deleting = cjson.decode(ns_template)['metadata']['deletionTimestamp']
+  if deleting ~= nil and deleting ~= cjson.null then return {3} end
+end
 local current = redis.call('HGET', KEYS[3], ARGV[1])
 if current then return {0, current} end
 local rev = tostring(redis.call('INCR', KEYS[1]))

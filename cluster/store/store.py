@@ -7,23 +7,30 @@ revision see exactly the committed history.
 
 from __future__ import annotations
 
-import copy
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 
-from cluster import errors
+from cluster import errors, jsoncodec
 from cluster.store import codec, connection, scripts
 from cluster.store.consumer import CLAIM_IDLE_MS, Consumer, StreamChange
 from cluster.store.listing import ListResult, list_at
 from cluster.store.watching import WatchEvent, watch_changes
 
 Predicate = Callable[[dict[str, Any]], bool]
+
+
+class NamespaceTerminating(Exception):
+    """A create into a namespace that is being deleted (the registry words the Kubernetes error)."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(namespace)
+        self.namespace = namespace
 
 
 @dataclass(frozen=True)
@@ -101,21 +108,36 @@ class Store:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def create(self, resource: str, key: str, obj: dict[str, Any]) -> dict[str, Any]:
+    def create(
+        self, resource: str, key: str, obj: dict[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
         """Store a new object; returns it with uid, creationTimestamp, generation and resourceVersion.
 
-        Raises AlreadyExists if ``key`` is taken.
+        ``obj`` is not changed. With ``namespace``, the write happens only if that namespace exists
+        and is not being deleted, checked in the same atomic step: NotFound (of the namespace) or
+        ``NamespaceTerminating`` otherwise. Raises AlreadyExists if ``key`` is taken.
         """
-        obj = copy.deepcopy(obj)
-        metadata = obj.setdefault("metadata", {})
+        metadata = dict(obj.get("metadata") or {})
         metadata.setdefault("uid", str(uuid.uuid4()))
         metadata.setdefault("creationTimestamp", now_rfc3339())
         metadata.setdefault("generation", 1)
+        keys = self.keys(resource)
         reply = self._create(
-            keys=self.keys(resource).all(),
-            args=[key, codec.template(obj), codec.RV_PLACEHOLDER, resource],
+            keys=[*keys.all(), self.keys("namespaces").objects],
+            args=[
+                key,
+                codec.template({**obj, "metadata": metadata}),
+                codec.RV_PLACEHOLDER,
+                resource,
+                namespace or "",
+            ],
         )
-        if int(reply[0]) == 0:
+        status = int(reply[0])
+        if status == 2:
+            raise errors.not_found("namespaces", namespace or "")
+        if status == 3:
+            raise NamespaceTerminating(namespace or "")
+        if status == 0:
             raise errors.already_exists(resource, codec.name_of(key))
         return codec.Change(0, "", key, codec.text(reply[1]), None).object()
 
@@ -158,7 +180,7 @@ class Store:
         last: errors.Conflict | None = None
         current = self.get(resource, key)
         for _ in range(max(retries, 1)):
-            changed = mutate(copy.deepcopy(current))
+            changed = mutate(jsoncodec.clone(current))
             if changed is None:
                 return current
             try:
@@ -186,6 +208,21 @@ class Store:
         if value is None:
             raise errors.not_found(resource, codec.name_of(key))
         return codec.decode_stored(value)[1]
+
+    def get_many(
+        self, keys: Sequence[tuple[str, str]], everything: Sequence[str] = ()
+    ) -> tuple[list[dict[str, Any] | None], list[list[dict[str, Any]]]]:
+        """In one round trip: the current object at each ``(resource, key)`` (None where missing), and
+        every current object of each resource in ``everything`` (unordered, for small resources only).
+        The reads are not one snapshot: each is current when Redis answers it."""
+        pipe = self.client.pipeline(transaction=False)
+        for resource, key in keys:
+            pipe.hget(self.keys(resource).objects, key)
+        for resource in everything:
+            pipe.hvals(self.keys(resource).objects)
+        replies = pipe.execute()
+        found = [None if v is None else codec.decode_stored(v)[1] for v in replies[: len(keys)]]
+        return found, [[codec.decode_stored(v)[1] for v in vs] for vs in replies[len(keys) :]]
 
     def list(
         self,

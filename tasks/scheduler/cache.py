@@ -7,12 +7,12 @@ before the watch confirms them.
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
 from typing import Any
 
+from cluster import jsoncodec
 from cluster.api.resources import lookup
 from cluster.client import Client
 from tasks.scheduler.framework import Snapshot
@@ -148,7 +148,7 @@ class ClusterCache:
     def pod(self, key: str) -> Obj | None:
         with self.lock:
             pod = self.pods.get(key)
-            return copy.deepcopy(pod) if pod is not None else None
+            return jsoncodec.clone(pod) if pod is not None else None
 
     def unbound(self, key: str) -> bool:
         """True when the cache holds pod ``key`` and it has no node (bound or assumed)."""

@@ -320,7 +320,7 @@ class SchedulerController:
             self._events = ThreadPoolExecutor(EVENT_THREADS, thread_name_prefix="scheduler-events")
         client: Client = ctx.client
 
-        def bind(pod: Obj, node: str) -> None:
+        def bind(pod: Obj, node: str) -> bool:
             key = pod_key(pod)
             try:
                 bound = writes.bind(client, pod, node)
@@ -328,15 +328,25 @@ class SchedulerController:
                 log.warning("binding %s to %s failed; trying again", key, node, exc_info=True)
                 self._unassume(ctx, cache, key, node)
                 self._requeue(ctx, [key], BIND_RETRY_SECONDS)
-                return
+                return False
             if not bound:
                 self._unassume(ctx, cache, key, node)
-                return
-            assert self._events is not None
-            self._events.submit(writes.scheduled_event, client, pod, node)
+            return bound
 
-        for pod, node in placed:
-            self._binders.submit(bind, pod, node)
+        def announce(done: list[tuple[Obj, str]]) -> None:
+            for pod, node in done:
+                writes.scheduled_event(client, pod, node)
+
+        def bind_all(chunk: list[tuple[Obj, str]]) -> None:
+            done = [(pod, node) for pod, node in chunk if bind(pod, node)]
+            if done:
+                assert self._events is not None
+                self._events.submit(announce, done)
+
+        # one task per binder thread, not per pod: a pass of hundreds of pods pays for a few submits
+        lanes = min(BIND_THREADS, len(placed))
+        for lane in range(lanes):
+            self._binders.submit(bind_all, placed[lane::lanes])
 
     def _unassume(self, ctx: Context, cache: ClusterCache, key: str, node: str) -> None:
         """Withdraw a binding that did not happen, here and from the entries other workers read."""
