@@ -12,6 +12,7 @@ from cluster.api.printers import table
 from cluster.api.resources import SUBRESOURCE_KINDS
 from cluster.apiserver import authz, codecs, patching, phases, virtual, watching
 from cluster.apiserver.auth import INSECURE, MASTERS, UserInfo
+from cluster.apiserver.authz.node import restrict_node_create
 from cluster.apiserver.patch import record_update_manager
 from cluster.apiserver.requests import RequestInfo, parse_bool, parse_duration, parse_int
 from cluster.registry import (
@@ -78,15 +79,20 @@ class Request:
             field_manager=manager,
             field_validation=validation,
             force=parse_bool(self.q.get("force"), "force"),
-            admit=self._escalation_check(),
+            admit=self._caller_admission(),
         )
 
-    def _escalation_check(self) -> Callable[[Obj], None] | None:
-        """For writes of RBAC kinds: refuse rules or bindings the caller does not hold itself."""
-        i = self.info
-        if i.resource.group != "rbac.authorization.k8s.io" or MASTERS in self.user.groups:
+    def _caller_admission(self) -> Callable[[Obj], None] | None:
+        """Admission that needs the caller: RBAC writes may not grant rules or bindings the caller does
+        not hold (escalation); a node may create only its own Node and Lease (NodeRestriction)."""
+        i, user = self.info, self.user
+        if MASTERS in user.groups:
             return None
-        return lambda obj: authz.check_escalation(self.registry, self.user, i.resource, obj, i.namespace)
+        if i.resource.group == "rbac.authorization.k8s.io":
+            return lambda obj: authz.check_escalation(self.registry, user, i.resource, obj, i.namespace)
+        if i.verb == "create" and i.resource.qualified in ("nodes", "leases.coordination.k8s.io"):
+            return lambda obj: restrict_node_create(user, i.resource.qualified, obj)
+        return None
 
     def list_query(self) -> ListQuery:
         """The list/watch options; ``Invalid`` (422, kind ListOptions) for a bad resourceVersionMatch."""

@@ -146,6 +146,11 @@ def test_joined_node_acts_with_its_own_certificate(cluster: Cluster, signer: Non
     assert labelled["metadata"]["labels"]["joined"] == "yes"
     with pytest.raises(errors.Forbidden):
         node.patch(NODES, "n2-other", {"metadata": {"labels": {"joined": "yes"}}})
+    with pytest.raises(errors.Forbidden, match="only its own"):  # NodeRestriction: no Node of another name
+        node.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n9-impostor"}})
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "n2-other"}}
+    with pytest.raises(errors.Forbidden):
+        node.create(lease, "kube-node-lease")
     # A second join finds the kubeconfig and asks for nothing.
     assert join(str(tmp_path), "n1", cluster.url, "bad", ca_cert_hash="sha256:00") == path
 

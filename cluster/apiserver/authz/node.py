@@ -21,7 +21,7 @@ from typing import Any
 
 from cluster import errors
 from cluster.api.resources import lookup
-from cluster.apiserver.auth import Attributes, Decision
+from cluster.apiserver.auth import Attributes, Decision, UserInfo
 from cluster.registry import ListQuery, Registry
 
 NODE_PREFIX = "system:node:"
@@ -186,3 +186,19 @@ def _deny_reason(node: str, a: Attributes) -> str:
     what = f"{a.resource}/{a.subresource}" if a.subresource else a.resource
     target = f' "{a.namespace}/{a.name}"' if a.namespace and a.name else (f' "{a.name}"' if a.name else "")
     return f"node '{node}' cannot {a.verb} {what}{target}: no relationship found between node and this object"
+
+
+def restrict_node_create(user: UserInfo, qualified: str, obj: dict[str, Any]) -> None:
+    """NodeRestriction for creates, whose URL names no object: a node may create only its own Node and
+    its own Lease; ``Forbidden`` otherwise. Everyone else, and other kinds, pass."""
+    if not (NODES_GROUP in user.groups and user.name.startswith(NODE_PREFIX)):
+        return
+    node = user.name[len(NODE_PREFIX) :]
+    name = str((obj.get("metadata") or {}).get("name") or "")
+    if qualified in ("nodes", "leases.coordination.k8s.io") and name != node:
+        raise errors.Forbidden(
+            f'{qualified} "{name}" is forbidden: node "{node}" is not allowed to create an object '
+            f'named "{name}" (only its own)',
+            name=name,
+            kind=qualified.split(".", 1)[0],
+        )
