@@ -17,7 +17,7 @@ from typing import Any
 from cluster import errors
 from cluster.api.resources import Resource
 from tasks.runtime import events
-from tasks.runtime.controller import Change, Context, KeyMapper, Requeue, Watch
+from tasks.runtime.controller import Change, Context, KeyMapper, Requeue, Watch, own_key
 
 Obj = dict[str, Any]
 log = logging.getLogger("kubeq.controllers")
@@ -77,6 +77,14 @@ def owner_keys(kind: str) -> KeyMapper:
         return list(dict.fromkeys(out))
 
     return keys
+
+
+def own_key_while_live(change: Change) -> list[str]:
+    """The object's own key, unless it was deleted or is being deleted (e.g. namespaces that still
+    need something made in them)."""
+    if change.type == "DELETED" or change.object.get("metadata", {}).get("deletionTimestamp"):
+        return []
+    return own_key(change)
 
 
 class KeyedController:

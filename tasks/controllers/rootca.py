@@ -19,8 +19,8 @@ from typing import Any
 from cluster import errors, kubeconfig
 from cluster.api.resources import lookup
 from cluster.settings import Settings
-from tasks.controllers.base import KeyedController
-from tasks.runtime.controller import Change, Context, Watch, own_key
+from tasks.controllers.base import KeyedController, own_key_while_live
+from tasks.runtime.controller import Change, Context, Watch
 
 Obj = dict[str, Any]
 NAMESPACES = lookup("", "v1", "namespaces")
@@ -61,12 +61,6 @@ def read_ca(settings: Settings | None = None) -> str:
         return f.read()
 
 
-def _live_namespace(change: Change) -> list[str]:
-    if change.type == "DELETED" or change.object.get("metadata", {}).get("deletionTimestamp"):
-        return []
-    return own_key(change)
-
-
 def _published_changed(change: Change) -> list[str]:
     md = change.object.get("metadata", {})
     if md.get("name") != CONFIGMAP or not md.get("namespace"):
@@ -80,7 +74,7 @@ class RootCAController(KeyedController):
     name = "rootca"
     resource = NAMESPACES
     watches = (
-        Watch("namespaces", _live_namespace),
+        Watch("namespaces", own_key_while_live),
         Watch("configmaps", _published_changed),
     )
 

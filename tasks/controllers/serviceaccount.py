@@ -11,19 +11,13 @@ from typing import Any
 
 from cluster import errors
 from cluster.api.resources import lookup
-from tasks.controllers.base import KeyedController
-from tasks.runtime.controller import Change, Context, Watch, own_key
+from tasks.controllers.base import KeyedController, own_key_while_live
+from tasks.runtime.controller import Change, Context, Watch
 
 Obj = dict[str, Any]
 NAMESPACES = lookup("", "v1", "namespaces")
 SERVICEACCOUNTS = lookup("", "v1", "serviceaccounts")
 DEFAULT = "default"
-
-
-def _live_namespace(change: Change) -> list[str]:
-    if change.type == "DELETED" or change.object.get("metadata", {}).get("deletionTimestamp"):
-        return []
-    return own_key(change)
 
 
 def _default_account_gone(change: Change) -> list[str]:
@@ -39,7 +33,7 @@ class ServiceAccountController(KeyedController):
     name = "serviceaccount"
     resource = NAMESPACES
     watches = (
-        Watch("namespaces", _live_namespace),
+        Watch("namespaces", own_key_while_live),
         Watch("serviceaccounts", _default_account_gone),
     )
 
