@@ -370,6 +370,8 @@ SUBRESOURCE_KINDS = {
     "token": ("authentication.k8s.io", "v1", "TokenRequest", "io.k8s.api.authentication.v1.TokenRequest"),
 }
 
+STORED: tuple[Resource, ...] = tuple(r for r in RESOURCES if r.stored)  # kinds that exist as objects
+
 _BY_GVR = {(r.group, r.version, r.plural): r for r in RESOURCES}
 _BY_GVK = {(r.group, r.version, r.kind): r for r in RESOURCES}
 

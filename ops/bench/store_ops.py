@@ -70,18 +70,30 @@ def store_operation(store: Store, verb: str, i: int, run: str, marks: dict[int, 
 
 def raw_operation(client: redis.Redis, prefix: str, verb: str, i: int, run: str) -> Operation:
     """The store's create/update Lua script by EVALSHA with arguments encoded once: the Redis ceiling."""
-    keys = Store(client, prefix).keys(RESOURCE).all()
+    store = Store(client, prefix)
+    keys = store.keys(RESOURCE).all()
+    create_keys = [*keys, store.keys("namespaces").objects]  # the create script also sees namespaces
     placeholder = codec.RV_PLACEHOLDER
     if verb == "create":
         sha = client.script_load(scripts.CREATE)
         template = codec.template(configmap(NS_CREATE, f"raw-{run}-{i}", _value(i)))
         names = (f"{NS_CREATE}/raw-{run}-{i}-{n}" for n in itertools.count())
-        args = (sha, len(keys), *keys)
-        return lambda: int(client.evalsha(*args, next(names), template, placeholder, RESOURCE)[0]) == 1
+        args = (sha, len(create_keys), *create_keys)
+        # "" as the namespace: no namespace check, as the store benchmark's own creates
+        return lambda: int(client.evalsha(*args, next(names), template, placeholder, RESOURCE, "")[0]) == 1
     sha = client.script_load(scripts.UPDATE)
     key = f"{NS_UPDATE}/raw-{i}"
     template = codec.template(configmap(NS_UPDATE, f"raw-{i}", _value(i)))
-    client.evalsha(client.script_load(scripts.CREATE), len(keys), *keys, key, template, placeholder, RESOURCE)
+    client.evalsha(
+        client.script_load(scripts.CREATE),
+        len(create_keys),
+        *create_keys,
+        key,
+        template,
+        placeholder,
+        RESOURCE,
+        "",
+    )
     at = template.index(placeholder)
     rv = [""]  # any revision for the first write, then the one it returned
 

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from cluster import errors
-from cluster.api.resources import RESOURCES, Resource, lookup
+from cluster.api.resources import STORED, Resource, lookup
 from tasks.controllers.base import KeyedController
 from tasks.runtime.controller import Context, Watch, own_key
 from tasks.runtime.events import now_rfc3339
@@ -23,7 +23,7 @@ Obj = dict[str, Any]
 NAMESPACES = lookup("", "v1", "namespaces")
 FINALIZER = "kubernetes"
 RECHECK = 1.0  # seconds between looks at a namespace whose content is still going away
-CONTENT = tuple(r for r in RESOURCES if r.namespaced)
+CONTENT = tuple(r for r in STORED if r.namespaced)
 
 
 def _terminating(change: Any) -> list[str]:

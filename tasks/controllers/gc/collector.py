@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cluster import errors
-from cluster.api.resources import RESOURCES, Resource
+from cluster.api.resources import STORED, Resource
 from cluster.client.client import Client
 from tasks.controllers.base import KeyedController
 from tasks.controllers.gc.keys import (
@@ -61,7 +61,7 @@ class Scan:
     def dependents(self, owner: Resource, namespace: str | None, uid: str) -> list[tuple[Resource, Obj]]:
         """Every object naming ``uid`` in its ownerReferences (same namespace for a namespaced owner)."""
         out = []
-        for resource in RESOURCES:
+        for resource in STORED:
             if owner.namespaced and not resource.namespaced:
                 continue
             for item in self.items(resource, namespace if owner.namespaced else None):
@@ -75,7 +75,7 @@ class GarbageCollector(KeyedController):
 
     name = "garbagecollector"
     batch_size = 20
-    watches = tuple(Watch(r.qualified, change_keys) for r in RESOURCES)
+    watches = tuple(Watch(r.qualified, change_keys) for r in STORED)
 
     def sync_batch(self, keys: list[str], ctx: Context) -> dict[str, BaseException | float | None]:
         scan = Scan(ctx.client)
@@ -96,7 +96,7 @@ class GarbageCollector(KeyedController):
     def resync_keys(self, ctx: Context) -> Iterable[str]:
         """Every object with ownerReferences, and every owner held by a GC finalizer."""
         keys: list[str] = []
-        for resource in RESOURCES:
+        for resource in STORED:
             for item in ctx.client.list(resource).get("items", []):
                 md = item["metadata"]
                 if md.get("ownerReferences"):

@@ -17,14 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cluster.api.resources import RESOURCES, Resource, by_kind
+from cluster.api.resources import STORED, Resource, by_kind
 from tasks.runtime.controller import Change
 
 Obj = dict[str, Any]
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 GC_FINALIZERS = (ORPHAN, FOREGROUND)
-BY_QUALIFIED: dict[str, Resource] = {r.qualified: r for r in RESOURCES}
+BY_QUALIFIED: dict[str, Resource] = {r.qualified: r for r in STORED}
 # Kinds nobody names as an owner: their (frequent) deletions need no owner sync.
 NEVER_OWNERS = frozenset({"events", "events.events.k8s.io"})
 
