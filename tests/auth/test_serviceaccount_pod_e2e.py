@@ -18,10 +18,10 @@ from cluster.api.resources import lookup
 from cluster.client.client import Client
 from cluster.settings import Settings
 from tasks.controllers.rootca import RootCAController
-from tasks.kubelet import runtime
 from tasks.kubelet.controller import KubeletController
 from tasks.runtime.controller import Context
 from tests.auth.conftest import ADMIN_TOKEN, SecureServer
+from tests.kubelet.installed_runtime import installed_runtime
 from tests.namespaces import fresh
 from workers.runtime.process import ProcessRuntime
 
@@ -58,16 +58,8 @@ time.sleep(300)
 @pytest.fixture
 def rt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProcessRuntime]:
     monkeypatch.setenv("KUBEQ_NODE_DATA_DIR", str(tmp_path / "node-data"))
-    r = ProcessRuntime(str(tmp_path / "runtime"), probes=False, use_cgroups=False)
-    runtime.install(lambda: r)
-    try:
+    with installed_runtime(tmp_path / "runtime") as r:
         yield r
-    finally:
-        for sb in r.list_pod_sandboxes():
-            r.stop_pod_sandbox(sb.id)
-            r.remove_pod_sandbox(sb.id)
-        r.close()
-        runtime.uninstall()
 
 
 def node_client(server: SecureServer, node: str) -> Client:

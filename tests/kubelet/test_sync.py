@@ -19,9 +19,9 @@ import pytest
 from cluster import errors
 from cluster.api.resources import lookup
 from cluster.client.client import Client
-from tasks.kubelet import runtime
 from tasks.kubelet.controller import KubeletController, pod_key
 from tasks.runtime.controller import Context
+from tests.kubelet.installed_runtime import installed_runtime
 from workers.runtime.process import ProcessRuntime
 
 PODS = lookup("", "v1", "pods")
@@ -63,16 +63,8 @@ def node(client: Client) -> Iterator[str]:
 @pytest.fixture
 def rt(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProcessRuntime]:
     monkeypatch.setenv("KUBEQ_CRASHLOOP_BASE_SECONDS", "0.3")
-    r = ProcessRuntime(str(tmp_path / "runtime"), probes=False, use_cgroups=False)
-    runtime.install(lambda: r)
-    try:
+    with installed_runtime(tmp_path / "runtime") as r:
         yield r
-    finally:
-        for sb in r.list_pod_sandboxes():
-            r.stop_pod_sandbox(sb.id)
-            r.remove_pod_sandbox(sb.id)
-        r.close()
-        runtime.uninstall()
 
 
 class Harness:
