@@ -73,7 +73,7 @@ def cluster() -> Iterator[hosts.Cluster]:
     deadline = time.monotonic() + 300
     while any(ns.startswith(network.NS_PREFIX) for ns in network.namespaces()):
         if time.monotonic() > deadline:
-            pytest.skip("another multi-host cluster holds the harness network")
+            pytest.fail("another multi-host cluster still holds the harness network after 5 minutes")
         time.sleep(5)
     directory = tempfile.mkdtemp(prefix="kqfault-", dir="/tmp")
     saved = {k: os.environ.get(k) for k in HOSTS_ENV}
