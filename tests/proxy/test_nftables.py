@@ -189,8 +189,8 @@ def test_table_name_is_safe_and_short():
 
 
 def test_render_spreads_pins_and_rejects():
-    text, counts = render_program(full_state(), "kubeq-n1")
-    assert text.startswith("add table ip kubeq-n1\ndelete table ip kubeq-n1\ntable ip kubeq-n1 {")
+    text, counts, _ = render_program(full_state(), "kubeq-n1")
+    assert text.startswith("add table ip kubeq-n1\ntable ip kubeq-n1 {") and "delete" not in text
     assert "numgen random mod 3 vmap" in text
     assert "timeout 600s" in text and "update @aff-" in text
     assert f"{EMPTY} . tcp . 80 : goto reject-chain" in text
@@ -199,13 +199,28 @@ def test_render_spreads_pins_and_rejects():
     assert counts["services"] == 5 and counts["node_ports"] == 3 and counts["no_endpoints"] == 3
 
 
+def test_rerender_touches_only_what_changed():
+    first = render_program(full_state(), "kubeq-n1")
+    existing = {**{name: "chain" for name in first.chains}, "service-ips": "map", "old-chain": "chain"}
+    existing["aff-gone"] = "set"
+    again = render_program(full_state(EP_IPS[:2]), "kubeq-n1", existing=existing, applied=first.chains)
+    changed = {n for n in first.chains if again.chains.get(n) != first.chains[n]}
+    flushed = {line.split()[-1] for line in again.text.splitlines() if line.startswith("flush chain")}
+    assert changed and flushed == changed | {"old-chain"}  # web's spread changed; nothing else did
+    assert "nat-prerouting" not in flushed and "\tchain nat-prerouting {" not in again.text
+    assert "flush map ip kubeq-n1 service-ips" in again.text
+    deleted = {line.split()[-1] for line in again.text.splitlines() if line.startswith("delete")}
+    assert deleted == {"old-chain", "aff-gone", *(n for n in first.chains if n not in again.chains)}
+    assert "ep-1ddae6f2-10.250.0.4-8080" in deleted  # web's endpoint chain for the removed address
+
+
 def test_render_falls_back_to_terminating_endpoints():
     eps = (
         Endpoint("10.250.0.2", 8080, ready=False, serving=True, terminating=True),
         Endpoint("10.250.0.3", 8080, ready=False, serving=False, terminating=True),
     )
     state = ProxyState("n1", services=(ServicePort("default", "t", "", "TCP", 80, (WEB,), endpoints=eps),))
-    text, counts = render_program(state, "kubeq-n1")
+    text, counts, _ = render_program(state, "kubeq-n1")
     assert "dnat to 10.250.0.2:8080" in text and "10.250.0.3" not in text
     assert counts["endpoints"] == 1 and counts["no_endpoints"] == 0
 
@@ -292,30 +307,48 @@ def test_udp_service_spreads(net):
     assert got["errors"] == {} and set(got["hits"]) == set(EP_IPS)
 
 
+def _other_services_changed() -> ProxyState:
+    """``full_state()`` with the affinity Service down to one endpoint and the DNS Service gone."""
+    state = full_state()
+    services = tuple(
+        sp
+        if sp.name != "aff"
+        else ServicePort(
+            "default", "aff", "", "TCP", 80, (AFF,), affinity_seconds=600, endpoints=_eps(EP_IPS[:1])
+        )
+        for sp in state.services
+        if sp.name != "dns"
+    )
+    return ProxyState(node=state.node, node_ips=state.node_ips, services=services)
+
+
 @needs_nft
 def test_reapply_is_atomic_and_removes_leftovers(net):
+    """Connections to a Service keep working while the table is re-applied, again and again, with the
+    other Services changing each time; whatever someone else added to the table is removed."""
     net.backend.apply(full_state())
     net.backend._run(["nft", "add", "chain", "ip", net.backend.table, "leftover"], None)
     result: dict = {}
     loop = threading.Thread(
-        target=lambda: result.update(net.hit(net.client, WEB, 80, n=0, duration=1.5, timeout=1.0))
+        target=lambda: result.update(net.hit(net.client, WEB, 80, n=0, duration=3.0, timeout=1.0))
     )
     loop.start()
     applies = 0
     while loop.is_alive():
-        net.backend.apply(full_state())
+        net.backend.apply(full_state() if applies % 2 else _other_services_changed())
         applies += 1
         time.sleep(0.02)
     loop.join()
     assert applies >= 5
     assert result["errors"] == {} and sum(result["hits"].values()) > 50
+    net.backend.apply(full_state())
     listing = subprocess.run(
         ["ip", "netns", "exec", net.node, "nft", "list", "table", "ip", net.backend.table],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    assert "leftover" not in listing
+    assert "leftover" not in listing and "kube-system-dns" in listing
 
 
 @needs_nft

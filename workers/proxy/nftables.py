@@ -2,7 +2,8 @@
 
 ``NftablesBackend(node, table=None, runner=None)`` implements the proxy backend protocol: ``mode`` is
 ``"nftables"``; ``apply(state)`` makes table ``ip kubeq-<node>`` equal to the ``ProxyState`` in one
-``nft -f -`` transaction (whatever a previous run left in it is gone), turns on ``net.ipv4.ip_forward``
+``nft -f -`` transaction (whatever a previous run left in it is gone; the table and its hooks stay in
+place, so no connection misses its DNAT during a re-apply), turns on ``net.ipv4.ip_forward``
 and ``net.ipv4.conf.all.route_localnet`` (NodePorts answer on 127.0.0.1) and returns counts;
 ``cleanup()`` deletes the table. Session-affinity entries survive a re-apply. The rule layout is
 described in ``workers.proxy.nftables_render``.
@@ -25,7 +26,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tasks.proxy.model import Endpoint, ProxyState, ServicePort
-from workers.proxy.nftables_render import MASQ_MARK, render_program, table_name
+from workers.proxy.nftables_render import MASQ_MARK, parse_listing, render_program, table_name
 
 Runner = Callable[[Sequence[str], "str | None"], str]
 
@@ -90,22 +91,25 @@ class NftablesBackend:
         self._prefixed = runner is not None
         self._run = runner or command_runner()
         self._sysctls = sysctls
+        self._applied: dict[str, tuple[str, ...]] = {}
 
     def render(self, state: ProxyState) -> str:
         """The ``nft -f`` program ``apply`` would run for ``state`` (without carried affinity)."""
-        return render_program(state, self.table, mark=self.mark, bridge=self.bridge)[0]
+        return render_program(state, self.table, mark=self.mark, bridge=self.bridge).text
 
     def apply(self, state: ProxyState) -> dict[str, int]:
         """Replaces the node's table with the rules for ``state`` in one transaction; returns counts
         (``services``, ``endpoints``, ``no_endpoints``, ``node_ports``, ``chains``)."""
-        keep = self._affinity_entries() if any(sp.affinity_seconds for sp in state.services) else {}
-        program, counts = render_program(
-            state, self.table, mark=self.mark, bridge=self.bridge, affinity_keep=keep
+        existing = self._existing()
+        rendered = render_program(
+            state, self.table, mark=self.mark, bridge=self.bridge, existing=existing, applied=self._applied
         )
-        self._run(["nft", "-f", "-"], program)
+        self._applied = {}
+        self._run(["nft", "-f", "-"], rendered.text)
+        self._applied = rendered.chains
         if self._sysctls:
             self._enable_sysctls()
-        return counts
+        return rendered.counts
 
     def cleanup(self) -> None:
         """Deletes the node's table (no error when it is already gone)."""
@@ -119,22 +123,12 @@ class NftablesBackend:
             return False
         return True
 
-    def _affinity_entries(self) -> dict[str, list[tuple[str, int]]]:
-        """The live session-affinity entries of the current table: set name -> (address, seconds left)."""
+    def _existing(self) -> dict[str, str]:
+        """What the node's table holds now (name -> chain/set/map); empty when there is no table."""
         try:
-            out = self._run(["nft", "-j", "list", "sets", "table", "ip", self.table], None)
+            return parse_listing(self._run(["nft", "-t", "list", "table", "ip", self.table], None))
         except NftError:
             return {}
-        found: dict[str, list[tuple[str, int]]] = {}
-        for item in json.loads(out or "{}").get("nftables", []):
-            s = item.get("set")
-            if not s or not str(s.get("name", "")).startswith("aff-"):
-                continue
-            for el in s.get("elem", []):
-                el = el.get("elem", el) if isinstance(el, dict) else el
-                if isinstance(el, dict) and isinstance(el.get("val"), str):
-                    found.setdefault(s["name"], []).append((el["val"], int(el.get("expires", 0))))
-        return found
 
     def _enable_sysctls(self) -> None:
         if not self._prefixed:

@@ -1,7 +1,17 @@
 """The nftables program for one node's proxy state: pure text, no system calls.
 
-``render_program(state, table)`` returns the text for ``nft -f -`` that replaces table ``ip <table>``
-in one transaction (add, delete, recreate with every chain, map and set), and counts of what it holds.
+``render_program(state, table, existing=...)`` returns the text for ``nft -f -`` that makes table
+``ip <table>`` equal to the state in one transaction, counts of what it holds, and every chain's rules.
+The table is kept, never deleted. A chain whose rules are the same as in the program applied last
+(``applied``) is not touched; every other existing chain is flushed and declared again. The maps are
+flushed and refilled, and the chains and sets named in ``existing`` (name -> ``chain``/``set``/``map``,
+what the table holds now) that the state no longer needs are deleted.
+
+Rewriting only what changed matters for open connections: a packet that starts through the rules just
+before a transaction commits and reaches a replaced ``numgen ... vmap`` just after finds none of its
+targets, so its connection gets no DNAT, and every retry of its SYN follows that entry. Session-affinity
+sets are not flushed, so their entries outlive a re-apply; a set's name carries its timeout, so a changed
+timeout makes a new set.
 The table's shape:
 
 - ``nat-prerouting`` (traffic arriving, e.g. from pods) and ``nat-output`` (traffic from the host itself)
@@ -26,13 +36,30 @@ import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from tasks.proxy.model import Endpoint, ProxyState, ServicePort, targets
 
 MASQ_MARK = 0x4000
+_AFFINITY_PREFIX = "aff-"
+_FIXED_SETS = (
+    "service-ips",
+    "service-nodeports",
+    "no-endpoint-services",
+    "no-endpoint-nodeports",
+    "service-addrs",
+)
 TABLE_MAX = 32
 _NAME_MAX = 200
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class Rendered(NamedTuple):
+    """A program for ``nft -f -``, counts of what the table will hold, and each chain's rules."""
+
+    text: str
+    counts: dict[str, int]
+    chains: dict[str, tuple[str, ...]]
 
 
 def table_name(node: str) -> str:
@@ -71,9 +98,33 @@ class _Table:
     no_ep_nodeports: list[str] = field(default_factory=list)
     addresses: set[str] = field(default_factory=set)
     affinity_sets: list[str] = field(default_factory=list)
+    affinity_names: set[str] = field(default_factory=set)
 
-    def text(self, node: str, mark: int, bridge: str | None) -> str:
-        out = [f"add table ip {self.name}", f"delete table ip {self.name}", f"table ip {self.name} {{"]
+    def text(
+        self,
+        node: str,
+        mark: int,
+        bridge: str | None,
+        existing: Mapping[str, str],
+        applied: Mapping[str, Sequence[str]],
+    ) -> tuple[str, dict[str, tuple[str, ...]]]:
+        """The program, and every chain's rules as this program leaves them."""
+        chains = {
+            name: tuple(body) for name, body in {**self._base_chains(mark, bridge), **self.chains}.items()
+        }
+        same = {
+            n
+            for n, body in chains.items()
+            if existing.get(n) == "chain" and tuple(applied.get(n, ())) == body
+        }
+        out = [f"add table ip {self.name}"]
+        out += [
+            f"flush chain ip {self.name} {n}"
+            for n, kind in existing.items()
+            if kind == "chain" and n not in same
+        ]
+        out += self._clear(existing, set(chains))
+        out.append(f"table ip {self.name} {{")
         out.append(f'\tcomment "kubeq proxy rules of node {_UNSAFE.sub("_", node)}"')
         out += _map("service-ips", "ipv4_addr . inet_proto . inet_service : verdict", self.service_ips)
         out += _map("service-nodeports", "inet_proto . inet_service : verdict", self.nodeports)
@@ -83,12 +134,26 @@ class _Table:
         out += _map("no-endpoint-nodeports", "inet_proto . inet_service : verdict", self.no_ep_nodeports)
         out += _map("service-addrs", "ipv4_addr", sorted(self.addresses), kind="set")
         out += self.affinity_sets
-        for name, body in self._base_chains(mark, bridge).items():
-            out += _chain(name, body)
-        for name, body in self.chains.items():
-            out += _chain(name, body)
+        for name, body in chains.items():
+            if name not in same:
+                out += _chain(name, body)
         out.append("}")
-        return "\n".join(out) + "\n"
+        return "\n".join(out) + "\n", chains
+
+    def _clear(self, existing: Mapping[str, str], chains: set[str]) -> list[str]:
+        """Flushes the existing maps and plain sets and deletes what the new content does not hold.
+
+        Runs after the changed chains were flushed, so no rule refers to a chain or set that goes; maps
+        are flushed before chains are deleted because their elements may still jump to them."""
+        kept_sets = {*_FIXED_SETS, *self.affinity_names}
+        out = []
+        for name, kind in existing.items():
+            if kind in ("map", "set") and not name.startswith(_AFFINITY_PREFIX):
+                out.append(f"flush {kind} ip {self.name} {name}")
+        for name, kind in existing.items():
+            if (kind == "chain" and name not in chains) or (kind in ("map", "set") and name not in kept_sets):
+                out.append(f"delete {kind} ip {self.name} {name}")
+        return out
 
     @staticmethod
     def _base_chains(mark: int, bridge: str | None) -> dict[str, list[str]]:
@@ -142,24 +207,34 @@ def render_program(
     *,
     mark: int = MASQ_MARK,
     bridge: str | None = "kubeq0",
-    affinity_keep: Mapping[str, Sequence[tuple[str, int]]] | None = None,
-) -> tuple[str, dict[str, int]]:
-    """The ``nft -f`` program that makes ``ip <table>`` equal to ``state``, and counts of its content.
+    existing: Mapping[str, str] | None = None,
+    applied: Mapping[str, Sequence[str]] | None = None,
+) -> Rendered:
+    """The ``nft -f`` program that makes ``ip <table>`` equal to ``state``, counts of its content, and
+    every chain's rules.
 
-    ``affinity_keep``: set name -> (client address, seconds left) of a previous table, carried into the
-    new sets of the same name so a re-apply keeps clients on their endpoints.
+    ``existing``: what the table holds now, name -> ``chain``, ``set`` or ``map`` (see ``parse_listing``);
+    empty for a table that does not exist yet. ``applied``: the ``chains`` of the program applied last;
+    an existing chain whose rules are the same is left alone.
     """
     t = _Table(table)
     counts = {"services": 0, "endpoints": 0, "no_endpoints": 0, "node_ports": 0}
     for sp in state.services:
-        _add_service(t, sp, state.node, affinity_keep or {}, counts)
+        _add_service(t, sp, state.node, counts)
     counts["chains"] = len(t.chains) + len(_Table._base_chains(mark, bridge))
-    return t.text(state.node, mark, bridge), counts
+    text, chains = t.text(state.node, mark, bridge, existing or {}, applied or {})
+    return Rendered(text, counts, chains)
 
 
-def _add_service(
-    t: _Table, sp: ServicePort, node: str, keep: Mapping[str, Sequence[tuple[str, int]]], counts: dict
-) -> None:
+_DECLARATION = re.compile(r"^\t(chain|set|map) (\S+) \{$", re.MULTILINE)
+
+
+def parse_listing(listing: str) -> dict[str, str]:
+    """Name -> kind (``chain``, ``set``, ``map``) of what ``nft -t list table`` printed."""
+    return {name: kind for kind, name in _DECLARATION.findall(listing)}
+
+
+def _add_service(t: _Table, sp: ServicePort, node: str, counts: dict) -> None:
     proto = sp.protocol.lower()
     tag = _digest(f"{sp.key}/{proto}", 8)
     base = _ident(tag, sp.namespace, sp.name, proto, sp.port_name or sp.port)
@@ -176,7 +251,7 @@ def _add_service(
         if name in t.chains:
             return
         body = []
-        chains = [_endpoint_chain(t, sp, proto, tag, e, keep, counts) for e in eps]
+        chains = [_endpoint_chain(t, sp, proto, tag, e, counts) for e in eps]
         if sp.affinity_seconds:
             body += [f"ip saddr @{aff} goto {ch}" for ch, aff in chains]
         if len(chains) == 1:
@@ -213,8 +288,10 @@ def _add_service(
 
 
 def affinity_set_name(sp: ServicePort, ep: Endpoint) -> str:
-    """The session-affinity set of one endpoint of one Service port (stable across applies)."""
-    return "aff-" + _digest(f"{sp.key}/{sp.protocol.lower()}/{ep.ip}/{ep.port}", 16)
+    """The session-affinity set of one endpoint of one Service port: stable across applies while the
+    affinity timeout stays the same."""
+    key = f"{sp.key}/{sp.protocol.lower()}/{ep.ip}/{ep.port}/{sp.affinity_seconds}"
+    return _AFFINITY_PREFIX + _digest(key, 16)
 
 
 def _endpoint_chain(
@@ -223,7 +300,6 @@ def _endpoint_chain(
     proto: str,
     tag: str,
     ep: Endpoint,
-    keep: Mapping[str, Sequence[tuple[str, int]]],
     counts: dict,
 ) -> tuple[str, str]:
     """Adds (once) the DNAT chain of ``ep`` and its affinity set; returns (chain name, set name)."""
@@ -233,16 +309,12 @@ def _endpoint_chain(
         return name, aff
     body = [f"ip saddr {ep.ip} jump mark-for-masquerade"]
     if sp.affinity_seconds:
-        secs = sp.affinity_seconds
-        kept = [
-            f"{a} timeout {secs}s expires {min(left, secs)}s" for a, left in keep.get(aff, ()) if left > 0
-        ]
+        t.affinity_names.add(aff)
         t.affinity_sets += [
             f"\tset {aff} {{",
             "\t\ttype ipv4_addr",
             "\t\tflags dynamic,timeout",
-            f"\t\ttimeout {secs}s",
-            *([("\t\telements = { " + ", ".join(kept) + " }")] if kept else []),
+            f"\t\ttimeout {sp.affinity_seconds}s",
             "\t}",
         ]
         body.append(f"update @{aff} {{ ip saddr }}")
