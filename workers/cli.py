@@ -7,6 +7,7 @@ import logging
 import sys
 
 from cluster.settings import Settings
+from workers import gctuning
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -285,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     fields = {f for f in Settings.__dataclass_fields__}
     overrides = {k: v for k, v in vars(args).items() if k in fields}
     settings = Settings.from_env(**overrides)
+    gctuning.tune()
     if args.command == "certs":
         from workers.local_cluster import make_certs
 
@@ -313,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.join_url:
             settings = _join(settings, args)
 
+        gctuning.freeze()
         run_node(
             settings,
             args.name,
@@ -327,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("scheduler", "controller-manager", "beat", "flower"):
         from workers import roles
 
+        gctuning.freeze()
         if args.command == "scheduler":
             roles.run_scheduler(settings)
         elif args.command == "controller-manager":
@@ -341,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "hollow-nodes":
         from workers.hollow import run_hollow_nodes
 
+        gctuning.freeze()
         run_hollow_nodes(
             settings,
             args.count,
@@ -360,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         monkey.patch_all()
         from cluster.apiserver.server import serve
 
+        gctuning.freeze()
         serve(settings)
         return 0
     return 2

@@ -79,8 +79,11 @@ def _dispatcher_process(settings: Settings) -> None:
     """The dispatcher's own process: it ends with its controller-manager, even a SIGKILLed one
     (the parent-death signal, and a watchdog on the parent pid for when that signal is lost)."""
     from cluster.processes import die_with_parent
+    from workers import gctuning
     from workers.dispatcher import run_dispatcher
 
+    gctuning.tune()
+    gctuning.freeze()
     die_with_parent()
     parent = os.getppid()
 
