@@ -206,6 +206,7 @@ class KubeletController(KeyedController):
                     tokens=lambda p, src: tokens.token(ctx.client, p, src, empty_on_failure=relaxed),
                     empty_if_missing=("kube-root-ca.crt",) if relaxed else (),
                 )
+                trace.mark(md["uid"], "volumes_ready")
                 due = tokens.refresh_due(md["uid"])
                 if due is not None and due - time.time() < NODE_RESYNC_SECONDS:  # else the resync renews
                     waits.append(max(1.0, due - time.time()))
@@ -471,6 +472,7 @@ class _Actor:
             self.fail(c, "CreateContainerError", str(exc))
             return False
         container_id = self.rt.create_container(self.sandbox_id, config)
+        trace.mark_pod(self.pod, "container_created")
         self.k.event(self.ctx, self.pod, "Normal", "Created", f"Created container {name}")
         try:
             self.rt.start_container(container_id)
