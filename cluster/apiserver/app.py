@@ -81,7 +81,15 @@ class APIServer:
                 exc = _unexpected(exc, "authentication failed on " + environ.get("PATH_INFO", "/"))
             body = codecs.encode_json(exc.to_status())
             result: Iterable[bytes] = self._respond(
-                recording, exc.code, body, codecs.JSON, [], started, target.verb, target.resource
+                recording,
+                exc.code,
+                body,
+                codecs.JSON,
+                [],
+                started,
+                target.verb,
+                target.resource,
+                target.subresource or "",
             )
         else:
             try:
@@ -114,7 +122,7 @@ class APIServer:
         """The request's answer, run as ``user`` (who has been authorized already)."""
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/") or "/"
-        verb, resource = method.lower(), ""
+        verb, resource, sub = method.lower(), "", ""
         handled = 0.0  # when the verb's handler started (phase timing)
         proxied = nodeproxy.match(method, path)
         if proxied is not None:  # pods/{name}/log and /exec: answered by the pod's node
@@ -124,7 +132,7 @@ class APIServer:
             if info is None:
                 content_type, body = self._non_resource(method, path, environ)
                 return self._respond(start_response, 200, body, content_type, [], started, verb, resource)
-            verb, resource = info.verb, info.resource.plural
+            verb, resource, sub = info.verb, info.resource.plural, info.subresource or ""
             if verb not in info.resource.verbs and not info.subresource:
                 raise errors.MethodNotAllowed(f"{verb} is not supported on {info.resource.qualified}")
             request = Request(
@@ -146,7 +154,7 @@ class APIServer:
             err = _unexpected(exc, f"internal error on {method} {path}")
             reply = Reply(err.code, err.to_status())
         if reply.stream is not None:
-            metrics.observe(verb, resource, reply.code, time.perf_counter() - started)
+            metrics.observe(verb, resource, reply.code, time.perf_counter() - started, sub)
             start_response("200 OK", [("Content-Type", codecs.JSON), ("Cache-Control", "no-cache")])
             return reply.stream
         accept = environ.get("HTTP_ACCEPT", "")
@@ -158,7 +166,7 @@ class APIServer:
         if handled:
             phases.finish(verb, encoding - handled, time.perf_counter() - encoding)
         return self._respond(
-            start_response, reply.code, body, content_type, reply.warnings, started, verb, resource
+            start_response, reply.code, body, content_type, reply.warnings, started, verb, resource, sub
         )
 
     @staticmethod
@@ -171,11 +179,12 @@ class APIServer:
         started: float,
         verb: str,
         resource: str,
+        subresource: str = "",
     ) -> list[bytes]:
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
         headers += [("Warning", '299 - "' + _header_text(w) + '"') for w in warnings]
         start_response(f"{code} {_REASONS.get(code, 'Unknown')}", headers)
-        metrics.observe(verb, resource, code, time.perf_counter() - started)
+        metrics.observe(verb, resource, code, time.perf_counter() - started, subresource)
         return [body]
 
     def _non_resource(self, method: str, path: str, environ: dict[str, Any]) -> tuple[str, bytes]:

@@ -18,14 +18,14 @@ REGISTRY = CollectorRegistry()
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 REQUESTS = Counter(
     "apiserver_request",
-    "API requests served, by verb, resource and HTTP code",
-    ["verb", "resource", "code"],
+    "API requests served, by verb, resource, subresource and HTTP code",
+    ["verb", "resource", "subresource", "code"],
     registry=REGISTRY,
 )
 LATENCY = Histogram(
     "apiserver_request_duration_seconds",
     "Time to answer an API request (to the first byte for watches)",
-    ["verb", "resource"],
+    ["verb", "resource", "subresource"],
     registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
@@ -49,15 +49,20 @@ def phase_counters(verb: str) -> tuple[Counter, Counter, Counter, Counter]:
     return children
 
 
-_request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+_request_children: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
 
 
-def observe(verb: str, resource: str, code: int, seconds: float) -> None:
-    """Count one request (the labelled children are looked up once per verb, resource and code)."""
-    children = _request_children.get((verb, resource, code))
+def observe(verb: str, resource: str, code: int, seconds: float, subresource: str = "") -> None:
+    """Count one request (the labelled children are looked up once per verb, resource, subresource
+    and code)."""
+    key = (verb, resource, subresource, code)
+    children = _request_children.get(key)
     if children is None:
-        children = (REQUESTS.labels(verb, resource, str(code)), LATENCY.labels(verb, resource))
-        _request_children[(verb, resource, code)] = children
+        children = (
+            REQUESTS.labels(verb, resource, subresource, str(code)),
+            LATENCY.labels(verb, resource, subresource),
+        )
+        _request_children[key] = children
     children[0].inc()
     children[1].observe(seconds)
 

@@ -37,7 +37,8 @@ from ops.bench.ceiling import celery_round_trips, run_ceiling_worker
 from ops.bench.harness import CpuMeter, children_of, machine_facts
 from ops.bench.servers import ROOT, apiserver, component_env, open_redis, redis_cpu
 from ops.bench.startup_pods import Churn, RunningWatch, create_paced, delete_all
-from ops.bench.startup_report import header, marks_per_pod, render, summarize, timeline
+from ops.bench.startup_report import header, marks_per_pod, render, requests_per_pod, summarize, timeline
+from ops.bench.workload import request_totals
 from workers.local_cluster import stop_process
 
 QUICK: tuple[str, ...] = (
@@ -164,6 +165,7 @@ def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, list[
             {"redis": redis_cpu(admin)},
         )
         print(f"  creating {count} pods at {args.rate:g}/s", file=sys.stderr, flush=True)
+        requests_before = request_totals(base_url)
         meter.start()
         t0 = time.time()
         churn = Churn(base_url, namespace, watch, args.lifetime)
@@ -173,6 +175,7 @@ def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, list[
         while watch.count() < len(made) and time.monotonic() < deadline:
             time.sleep(0.05)
         cpu = meter.stop(max(time.time() - t0, 1e-6))
+        requests_after = request_totals(base_url)
         churn.stop.set()
         print(f"  {watch.count()}/{len(made)} Running {time.time() - t0:.1f} s after the first create",
               file=sys.stderr, flush=True)  # fmt: skip
@@ -196,6 +199,7 @@ def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, list[
         print(f"  deleted ({left} left) in {time.monotonic() - t_delete:.1f} s", file=sys.stderr, flush=True)
         figures = summarize(args, count, made, lines, ceiling, cpu, left)
         figures["marks_per_pod"] = marks_per_pod(traces)
+        figures["requests_per_pod"] = requests_per_pod(requests_before, requests_after, len(made))
         figures["context"] = {
             **machine_facts(),
             "redis": f"{redis_desc}, version {admin.info('server').get('redis_version', '?')}",

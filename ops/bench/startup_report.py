@@ -75,6 +75,21 @@ def hop_table(
     return rows, figures
 
 
+def requests_per_pod(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], pods: int
+) -> list[dict[str, Any]]:
+    """The API requests answered while the pods were created and started, per pod, most server time
+    first: every client's (nodes, scheduler, controller-manager, the benchmark itself)."""
+    rows = []
+    for key, (count, seconds) in after.items():
+        n, s = count - before.get(key, (0.0, 0.0))[0], seconds - before.get(key, (0.0, 0.0))[1]
+        if n > 0:
+            per = max(pods, 1)
+            rows.append({"request": key, "per_pod": round(n / per, 2), "mean_ms": round(s / n * 1000, 2),
+                         "ms_per_pod": round(s / per * 1000, 2)})  # fmt: skip
+    return sorted(rows, key=lambda r: -r["ms_per_pod"])
+
+
 def summarize(
     args: argparse.Namespace,
     count: int,
@@ -160,4 +175,11 @@ def render(f: dict[str, Any]) -> str:
         "marks per pod until read: " + ", ".join(f"{h} {n:g}" for h, n in f["marks_per_pod"].items()),
         "cpu % of a core: " + ", ".join(f"{n} {v:.0f}" for n, v in f["cpu_percent"].items()),
     ]
+    if f.get("requests_per_pod"):
+        rows = [[r["request"], r["per_pod"], r["mean_ms"], r["ms_per_pod"]] for r in f["requests_per_pod"]]
+        out += [
+            "",
+            "API requests answered while the pods started, per pod (every client; server time, request to reply):",
+            report.table(["verb resource", "per pod", "mean ms", "ms per pod"], rows[:15]),
+        ]
     return "\n".join(out)

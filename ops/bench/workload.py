@@ -231,6 +231,32 @@ PHASE_METRIC = "kubeq_apiserver_phase_seconds_total"
 DURATION_METRIC = "apiserver_request_duration_seconds"
 
 
+def request_totals(base_url: str) -> dict[str, tuple[float, float]]:
+    """Every request the API server has answered so far, from ``/metrics``:
+    ``"verb resource[/subresource]"`` -> (count, summed seconds). Watches count their start only."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = Client(base_url)
+    try:
+        status, body = client.call("GET", "/metrics")
+    finally:
+        client.close()
+    if status != 200:
+        raise RuntimeError(f"GET /metrics: {status} {body[:300]!r}")
+    out: dict[str, tuple[float, float]] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            which = {DURATION_METRIC + "_count": 0, DURATION_METRIC + "_sum": 1}.get(sample.name)
+            if which is None or not sample.labels.get("resource"):
+                continue
+            sub = sample.labels.get("subresource") or ""
+            key = f"{sample.labels['verb']} {sample.labels['resource']}" + (f"/{sub}" if sub else "")
+            got = list(out.get(key, (0.0, 0.0)))
+            got[which] += sample.value
+            out[key] = (got[0], got[1])
+    return out
+
+
 def scrape(base_url: str, resource: str = "configmaps") -> dict[tuple[str, str], float]:
     """The API server's per-verb counters from ``/metrics``: (verb, phase) -> seconds for each phase,
     (verb, "requests") and (verb, "seconds") -> count and summed duration of ``resource`` requests.

@@ -63,6 +63,8 @@ SERVICES = lookup("", "v1", "services")
 SERVICES_TTL = 2.0  # seconds a node reuses its list of a namespace's Services (pod env links)
 DNS_SERVICE = ("kube-system", "kube-dns")  # its ClusterIP is the pods' nameserver
 DNS_IP_TTL = 30.0  # seconds the kubelet trusts a looked-up kube-dns ClusterIP
+ROOT_CA = "kube-root-ca.crt"  # the CA ConfigMap every projected ServiceAccount volume reads
+ROOT_CA_TTL = 30.0  # seconds a node reuses a namespace's kube-root-ca.crt once it has read it
 log = logging.getLogger("kubeq.kubelet")
 CONFIG_RETRY = 10.0  # seconds before a pod whose ConfigMap/Secret is missing is tried again
 TERMINAL = ("Succeeded", "Failed")
@@ -289,13 +291,17 @@ class KubeletController(KeyedController):
         events.record_async(ctx.client, obj, type_, reason, message, self.component)
 
     @staticmethod
-    def cached(ctx: Context, key: str, ttl: float, read: Any) -> Any:
+    def cached(ctx: Context, key: str, ttl: float, read: Any, keep_none: bool = True) -> Any:
         """``read()``, remembered per process for ``ttl`` seconds under ``key`` (the kubelet's
-        informer-like view of Services: a pod start needs no fresh list of them)."""
+        informer-like view of Services: a pod start needs no fresh list of them). ``keep_none``
+        False: a None result is not remembered, so the next call reads again."""
         cache = ctx.caches.setdefault("kubelet.ttl", {})
         hit = cache.get(key)
         if hit is None or hit[0] < time.monotonic():
-            hit = cache[key] = (time.monotonic() + ttl, read())
+            value = read()
+            if value is None and not keep_none:
+                return None
+            hit = cache[key] = (time.monotonic() + ttl, value)
         return hit[1]
 
     def dns_ip(self, ctx: Context) -> str | None:
@@ -347,11 +353,21 @@ class KubeletController(KeyedController):
         return ctx.caches.setdefault("kubelet.satokens", ServiceAccountTokens())
 
     def lookup(self, ctx: Context) -> Any:
-        def get(plural: str, namespace: str, name: str) -> Obj | None:
+        """``get(plural, namespace, name)`` for the ConfigMaps and Secrets a pod uses: a live read,
+        except the cluster CA ConfigMap, which is remembered for ``ROOT_CA_TTL`` seconds once found
+        (every pod start reads it; the CA changes rarely, and a missing one is read again)."""
+
+        def fresh(plural: str, namespace: str, name: str) -> Obj | None:
             try:
                 return ctx.client.get(lookup("", "v1", plural), name, namespace)
             except errors.NotFound:
                 return None
+
+        def get(plural: str, namespace: str, name: str) -> Obj | None:
+            if plural != "configmaps" or name != ROOT_CA:
+                return fresh(plural, namespace, name)
+            key = f"configmaps/{namespace}/{ROOT_CA}"
+            return self.cached(ctx, key, ROOT_CA_TTL, lambda: fresh(plural, namespace, name), keep_none=False)
 
         return get
 

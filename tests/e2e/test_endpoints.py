@@ -35,10 +35,10 @@ def test_metrics_count_requests_by_verb_and_resource(apiserver: APIServerProcess
     for _ in range(10):
         status, content_type, seen = _get(apiserver.url + "/metrics")
         assert status == 200 and content_type.startswith("text/plain")
-        if 'apiserver_request_total{code="200",resource="namespaces",verb="list"}' in seen:
+        if 'apiserver_request_total{code="200",resource="namespaces",subresource="",verb="list"}' in seen:
             break
         _get(apiserver.url + "/api/v1/namespaces")
-    assert 'apiserver_request_total{code="200",resource="namespaces",verb="list"}' in seen
+    assert 'apiserver_request_total{code="200",resource="namespaces",subresource="",verb="list"}' in seen
     assert "apiserver_request_duration_seconds_bucket" in seen
 
 
