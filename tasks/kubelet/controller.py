@@ -65,6 +65,9 @@ DNS_SERVICE = ("kube-system", "kube-dns")  # its ClusterIP is the pods' nameserv
 DNS_IP_TTL = 30.0  # seconds the kubelet trusts a looked-up kube-dns ClusterIP
 ROOT_CA = "kube-root-ca.crt"  # the CA ConfigMap every projected ServiceAccount volume reads
 ROOT_CA_TTL = 30.0  # seconds a node reuses a namespace's kube-root-ca.crt once it has read it
+ROOT_CA_MISS_TTL = (
+    3.0  # seconds it trusts that a namespace has none (yet: a pod waiting for it retries later)
+)
 log = logging.getLogger("kubeq.kubelet")
 CONFIG_RETRY = 10.0  # seconds before a pod whose ConfigMap/Secret is missing is tried again
 TERMINAL = ("Succeeded", "Failed")
@@ -291,17 +294,16 @@ class KubeletController(KeyedController):
         events.record_async(ctx.client, obj, type_, reason, message, self.component)
 
     @staticmethod
-    def cached(ctx: Context, key: str, ttl: float, read: Any, keep_none: bool = True) -> Any:
+    def cached(ctx: Context, key: str, ttl: float, read: Any, miss_ttl: float | None = None) -> Any:
         """``read()``, remembered per process for ``ttl`` seconds under ``key`` (the kubelet's
-        informer-like view of Services: a pod start needs no fresh list of them). ``keep_none``
-        False: a None result is not remembered, so the next call reads again."""
+        informer-like view of Services: a pod start needs no fresh list of them). A None result
+        is remembered for ``miss_ttl`` seconds instead, when given."""
         cache = ctx.caches.setdefault("kubelet.ttl", {})
         hit = cache.get(key)
         if hit is None or hit[0] < time.monotonic():
             value = read()
-            if value is None and not keep_none:
-                return None
-            hit = cache[key] = (time.monotonic() + ttl, value)
+            life = miss_ttl if value is None and miss_ttl is not None else ttl
+            hit = cache[key] = (time.monotonic() + life, value)
         return hit[1]
 
     def dns_ip(self, ctx: Context) -> str | None:
@@ -354,8 +356,9 @@ class KubeletController(KeyedController):
 
     def lookup(self, ctx: Context) -> Any:
         """``get(plural, namespace, name)`` for the ConfigMaps and Secrets a pod uses: a live read,
-        except the cluster CA ConfigMap, which is remembered for ``ROOT_CA_TTL`` seconds once found
-        (every pod start reads it; the CA changes rarely, and a missing one is read again)."""
+        except the cluster CA ConfigMap, which every pod start reads: it is remembered for
+        ``ROOT_CA_TTL`` seconds once found (the CA changes rarely), and its absence for
+        ``ROOT_CA_MISS_TTL`` seconds (an insecure cluster has none; a new namespace may not have it yet)."""
 
         def fresh(plural: str, namespace: str, name: str) -> Obj | None:
             try:
@@ -367,7 +370,8 @@ class KubeletController(KeyedController):
             if plural != "configmaps" or name != ROOT_CA:
                 return fresh(plural, namespace, name)
             key = f"configmaps/{namespace}/{ROOT_CA}"
-            return self.cached(ctx, key, ROOT_CA_TTL, lambda: fresh(plural, namespace, name), keep_none=False)
+            read = lambda: fresh(plural, namespace, name)  # noqa: E731
+            return self.cached(ctx, key, ROOT_CA_TTL, read, miss_ttl=ROOT_CA_MISS_TTL)
 
         return get
 

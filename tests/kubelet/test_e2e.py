@@ -24,6 +24,7 @@ from tests.e2e.control_plane import launch_control_plane
 from tests.e2e.scheduling import wait_for
 from workers.local_cluster import stop_process
 from workers.node import supervisor
+from workers.proxy.teardown import teardown
 
 PODS = lookup("", "v1", "pods")
 NODES = lookup("", "v1", "nodes")
@@ -72,6 +73,7 @@ def node(server: APIServerProcess, client: Client) -> Iterator[Node]:
         finally:
             stop_process(proc)
             supervisor.stop_daemon(data)  # the daemon outlives its agent by design
+            teardown(node.name, data)  # its kube-proxy's table (nftables) or daemon (userspace)
             shutil.rmtree(data, ignore_errors=True)
 
 

@@ -28,10 +28,13 @@ def test_root_ca_is_reused_until_its_ttl_and_others_are_read_live(
     client: Client, ns: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(kubelet, "ROOT_CA_TTL", 1.5)
+    monkeypatch.setattr(kubelet, "ROOT_CA_MISS_TTL", 0.5)
     get = kubelet.KubeletController().lookup(Context(client=client))
-    assert get("configmaps", ns, kubelet.ROOT_CA) is None  # not published yet: not remembered
+    assert get("configmaps", ns, kubelet.ROOT_CA) is None  # not published yet
     client.create(_cm(ns, kubelet.ROOT_CA, "ca-1"), ns)
     client.create(_cm(ns, "app", "one"), ns)
+    assert get("configmaps", ns, kubelet.ROOT_CA) is None  # its absence is remembered briefly
+    time.sleep(0.6)
     assert get("configmaps", ns, kubelet.ROOT_CA)["data"] == {"v": "ca-1"}
     assert get("configmaps", ns, "app")["data"] == {"v": "one"}
 
