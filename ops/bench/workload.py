@@ -12,6 +12,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -231,9 +232,8 @@ PHASE_METRIC = "kubeq_apiserver_phase_seconds_total"
 DURATION_METRIC = "apiserver_request_duration_seconds"
 
 
-def request_totals(base_url: str) -> dict[str, tuple[float, float]]:
-    """Every request the API server has answered so far, from ``/metrics``:
-    ``"verb resource[/subresource]"`` -> (count, summed seconds). Watches count their start only."""
+def _samples(base_url: str) -> Iterator[Any]:
+    """Every sample of the API server's ``/metrics``."""
     from prometheus_client.parser import text_string_to_metric_families
 
     client = Client(base_url)
@@ -243,17 +243,23 @@ def request_totals(base_url: str) -> dict[str, tuple[float, float]]:
         client.close()
     if status != 200:
         raise RuntimeError(f"GET /metrics: {status} {body[:300]!r}")
-    out: dict[str, tuple[float, float]] = {}
     for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            which = {DURATION_METRIC + "_count": 0, DURATION_METRIC + "_sum": 1}.get(sample.name)
-            if which is None or not sample.labels.get("resource"):
-                continue
-            sub = sample.labels.get("subresource") or ""
-            key = f"{sample.labels['verb']} {sample.labels['resource']}" + (f"/{sub}" if sub else "")
-            got = list(out.get(key, (0.0, 0.0)))
-            got[which] += sample.value
-            out[key] = (got[0], got[1])
+        yield from family.samples
+
+
+def request_totals(base_url: str) -> dict[str, tuple[float, float]]:
+    """Every request the API server has answered so far, from ``/metrics``:
+    ``"verb resource[/subresource]"`` -> (count, summed seconds). Watches count their start only."""
+    out: dict[str, tuple[float, float]] = {}
+    for sample in _samples(base_url):
+        which = {DURATION_METRIC + "_count": 0, DURATION_METRIC + "_sum": 1}.get(sample.name)
+        if which is None or not sample.labels.get("resource"):
+            continue
+        sub = sample.labels.get("subresource") or ""
+        key = f"{sample.labels['verb']} {sample.labels['resource']}" + (f"/{sub}" if sub else "")
+        got = list(out.get(key, (0.0, 0.0)))
+        got[which] += sample.value
+        out[key] = (got[0], got[1])
     return out
 
 
@@ -264,28 +270,18 @@ def scrape(base_url: str, resource: str = "configmaps") -> dict[tuple[str, str],
     Meaningful across workers only when the server runs in multi-process metrics mode (see
     ``cluster.apiserver.metrics``), as ``ops.bench.api.apiserver`` starts it.
     """
-    from prometheus_client.parser import text_string_to_metric_families
-
-    client = Client(base_url)
-    try:
-        status, body = client.call("GET", "/metrics")
-    finally:
-        client.close()
-    if status != 200:
-        raise RuntimeError(f"GET /metrics: {status} {body[:300]!r}")
     out: dict[tuple[str, str], float] = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            labels = sample.labels
-            if sample.name == PHASE_METRIC:
-                key = (labels["verb"], labels["phase"])
-            elif labels.get("resource") != resource:
-                continue
-            elif sample.name == DURATION_METRIC + "_count":
-                key = (labels["verb"], "requests")
-            elif sample.name == DURATION_METRIC + "_sum":
-                key = (labels["verb"], "seconds")
-            else:
-                continue
-            out[key] = out.get(key, 0.0) + sample.value
+    for sample in _samples(base_url):
+        labels = sample.labels
+        if sample.name == PHASE_METRIC:
+            key = (labels["verb"], labels["phase"])
+        elif labels.get("resource") != resource:
+            continue
+        elif sample.name == DURATION_METRIC + "_count":
+            key = (labels["verb"], "requests")
+        elif sample.name == DURATION_METRIC + "_sum":
+            key = (labels["verb"], "seconds")
+        else:
+            continue
+        out[key] = out.get(key, 0.0) + sample.value
     return out
