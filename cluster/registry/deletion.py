@@ -17,6 +17,7 @@ ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 _POLICIES = ("Orphan", "Background", "Foreground")
 _RETURNS_OBJECT = {"pods", "services", "namespaces"}
+CAS_ATTEMPTS = 10  # reads and swaps one DELETE tries while other writers keep changing the object
 
 
 @dataclass
@@ -69,7 +70,8 @@ def delete(
 
     ``finished`` is False when the object stays with a ``deletionTimestamp`` (finalizers, a
     Foreground/Orphan policy, or a pod's grace period on a node). ``Conflict`` if a precondition
-    fails, ``NotFound`` if absent.
+    fails, ``NotFound`` if absent. A write by someone else between the read and the swap is not the
+    caller's conflict: the deletion reads again and decides again, as Kubernetes' storage does.
     """
     if resource.qualified == "namespaces" and name in IMMORTAL_NAMESPACES:
         raise errors.Forbidden(
@@ -77,6 +79,27 @@ def delete(
             name=name,
             kind="namespaces",
         )
+    for _ in range(CAS_ATTEMPTS):
+        try:
+            return _delete_once(registry, resource, namespace, name, opts)
+        except _Raced:
+            continue  # written since it was read: read it again (and check the preconditions again)
+    raise errors.Conflict(
+        f"the object kept changing while it was being deleted ({CAS_ATTEMPTS} attempts); try again",
+        name=name,
+        kind=resource.plural,
+        group=resource.group,
+    )
+
+
+class _Raced(Exception):
+    """The object changed between the read and the compare-and-swap of one deletion attempt."""
+
+
+def _delete_once(
+    registry: Registry, resource: Resource, namespace: str | None, name: str, opts: DeleteOptions
+) -> tuple[Obj, bool]:
+    """One read-decide-swap round of ``delete``; ``_Raced`` when the swap finds a newer object."""
     store = registry.store
     key = resource.key(namespace, name)
     old = store.get(resource.qualified, key)
@@ -106,7 +129,10 @@ def delete(
     if not finalizers and not finalizers_pending and not grace:
         if opts.dry_run:
             return old, True
-        deleted = store.delete(resource.qualified, key, int(md["resourceVersion"]))
+        try:
+            deleted = store.delete(resource.qualified, key, int(md["resourceVersion"]))
+        except errors.Conflict as exc:
+            raise _Raced() from exc
         registry.after_delete(resource, deleted)
         return deleted, True
     new = _marked(old, finalizers, grace, resource)
@@ -115,7 +141,10 @@ def delete(
     if new == old:
         return old, False
     new["metadata"]["resourceVersion"] = RV_PLACEHOLDER
-    return store.update(resource.qualified, key, new, int(md["resourceVersion"])), False
+    try:
+        return store.update(resource.qualified, key, new, int(md["resourceVersion"])), False
+    except errors.Conflict as exc:
+        raise _Raced() from exc
 
 
 def returns_object(resource: Resource, finished: bool) -> bool:
