@@ -65,9 +65,8 @@ DNS_SERVICE = ("kube-system", "kube-dns")  # its ClusterIP is the pods' nameserv
 DNS_IP_TTL = 30.0  # seconds the kubelet trusts a looked-up kube-dns ClusterIP
 ROOT_CA = "kube-root-ca.crt"  # the CA ConfigMap every projected ServiceAccount volume reads
 ROOT_CA_TTL = 30.0  # seconds a node reuses a namespace's kube-root-ca.crt once it has read it
-ROOT_CA_MISS_TTL = (
-    3.0  # seconds it trusts that a namespace has none (yet: a pod waiting for it retries later)
-)
+# seconds a node trusts that a namespace has no CA ConfigMap (yet: a pod waiting for it retries later)
+ROOT_CA_MISS_TTL = 3.0
 log = logging.getLogger("kubeq.kubelet")
 CONFIG_RETRY = 10.0  # seconds before a pod whose ConfigMap/Secret is missing is tried again
 TERMINAL = ("Succeeded", "Failed")

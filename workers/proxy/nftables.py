@@ -94,12 +94,13 @@ class NftablesBackend:
         self._applied: dict[str, tuple[str, ...]] = {}
 
     def render(self, state: ProxyState) -> str:
-        """The ``nft -f`` program ``apply`` would run for ``state`` (without carried affinity)."""
+        """The ``nft -f`` program ``apply`` would run for ``state`` on a node without the table yet."""
         return render_program(state, self.table, mark=self.mark, bridge=self.bridge).text
 
     def apply(self, state: ProxyState) -> dict[str, int]:
-        """Replaces the node's table with the rules for ``state`` in one transaction; returns counts
-        (``services``, ``endpoints``, ``no_endpoints``, ``node_ports``, ``chains``)."""
+        """Makes the node's table hold the rules for ``state`` in one transaction, rewriting only the
+        chains that changed since the last apply; returns counts (``services``, ``endpoints``,
+        ``no_endpoints``, ``node_ports``, ``chains``)."""
         existing = self._existing()
         rendered = render_program(
             state, self.table, mark=self.mark, bridge=self.bridge, existing=existing, applied=self._applied
