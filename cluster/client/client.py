@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import ssl
 import threading
 import urllib.parse
@@ -137,16 +138,34 @@ class Client:
         query: dict[str, Any] | None = None,
     ) -> Obj:
         """One request; the decoded reply, or the domain error its ``Status`` names."""
+        status, raw = self._exchange(method, self._with_query(path, query), body, content_type)
+        return self._decoded(status, raw)
+
+    @staticmethod
+    def _with_query(path: str, query: dict[str, Any] | None) -> str:
         if query:
             path += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v not in (None, "")})
+        return path
+
+    @staticmethod
+    def _decoded(status: int, raw: bytes) -> Obj:
+        reply = jsoncodec.loads(raw) if raw else {}
+        if status >= 400:
+            raise error_from_status(status, reply)
+        return reply
+
+    def _exchange(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> tuple[int, bytes]:
+        """Send one request on this thread's connection and read its whole reply: (status, body).
+        A connection the server closed while idle is replaced once."""
         data = None if body is None else jsoncodec.dumpb(body)
         for attempt in (0, 1):
             conn = self._connection(fresh=attempt == 1)
             try:
                 conn.request(method, path, body=data, headers=self._headers(content_type if data else None))
                 resp = conn.getresponse()
-                raw = resp.read()
-                break
+                return resp.status, resp.read()
             except (
                 http.client.RemoteDisconnected,
                 http.client.CannotSendRequest,
@@ -159,10 +178,7 @@ class Client:
             except BaseException:  # a timeout or worse mid-request: this connection is unusable now
                 self._drop_connection()
                 raise
-        reply = jsoncodec.loads(raw) if raw else {}
-        if resp.status >= 400:
-            raise error_from_status(resp.status, reply)
-        return reply
+        raise AssertionError("unreachable")
 
     # ---- paths ---------------------------------------------------------------------------
     @staticmethod
@@ -198,21 +214,89 @@ class Client:
         page_size: int = 500,
     ) -> Obj:
         """All objects (every page, one revision), as a ``<Kind>List``."""
-        query: dict[str, Any] = {
-            "labelSelector": label_selector,
-            "fieldSelector": field_selector,
-            "limit": page_size,
-        }
-        result = self.request("GET", self.path(resource, namespace), query=query)
-        items = list(result.get("items", []))
-        while result.get("metadata", {}).get("continue"):
-            query["continue"] = result["metadata"]["continue"]
-            result = self.request("GET", self.path(resource, namespace), query=query)
+        items: list[Obj] = []
+        result: Obj = {}
+        for result in self.list_pages(
+            resource,
+            namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            page_size=page_size,
+        ):
             items.extend(result.get("items", []))
         result["items"] = items
         result["metadata"].pop("continue", None)
         result["metadata"].pop("remainingItemCount", None)
         return result
+
+    def list_pages(
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+        page_size: int = 500,
+    ) -> Iterator[Obj]:
+        """Each page of a paged LIST in turn (one revision), decoded.
+
+        From the second page on, the request for the next page goes out, on a connection of the
+        list's own, before this page is decoded: the continue token is read from the head of the
+        body, where Kubernetes writes the list's metadata. The server builds page N+1 while this
+        thread decodes page N.
+        """
+        query: dict[str, Any] = {
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "limit": page_size,
+        }
+        base = self.path(resource, namespace)
+        status, raw = self._exchange("GET", self._with_query(base, query))
+        ahead: http.client.HTTPConnection | None = None
+        try:
+            while True:
+                token = continue_token(raw) if status == 200 else ""
+                if token:
+                    query["continue"] = token
+                    ahead = self._send_ahead(ahead, self._with_query(base, query))
+                sent = ahead if token else None
+                page = self._decoded(status, raw)
+                yield page
+                if not token:  # none at the head: the decoded metadata has the last word
+                    token = page.get("metadata", {}).get("continue") or ""
+                    if not token:
+                        return
+                    query["continue"] = token
+                reply = self._read_ahead(sent) if sent is not None else None
+                if reply is None:  # not sent ahead, or its connection failed: ask the plain way
+                    ahead = ahead if sent is None else None
+                    reply = self._exchange("GET", self._with_query(base, query))
+                status, raw = reply
+        finally:
+            if ahead is not None:
+                ahead.close()
+
+    def _send_ahead(
+        self, conn: http.client.HTTPConnection | None, path: str
+    ) -> http.client.HTTPConnection | None:
+        """Send a GET without reading its reply, on ``conn`` or a new connection; None if it failed."""
+        conn = conn or self._new_connection(self.timeout)
+        try:
+            conn.request("GET", path, headers=self._headers())
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            return None
+        return conn
+
+    @staticmethod
+    def _read_ahead(conn: http.client.HTTPConnection) -> tuple[int, bytes] | None:
+        """The reply to the GET sent ahead on ``conn``; None (and ``conn`` closed) if it failed."""
+        try:
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            return None
 
     def create(self, obj: Obj, namespace: str | None = None, **query: Any) -> Obj:
         resource = self.resource_of(obj)
@@ -358,6 +442,23 @@ class Client:
                     yield event
             except errors.Gone:
                 continue
+
+
+_LIST_HEAD = re.compile(rb'^\s*\{.*?"metadata"\s*:\s*(\{[^{}]*\})', re.S)
+
+
+def continue_token(body: bytes) -> str:
+    """The ``continue`` token of a JSON list reply, read from the list metadata at the body's head
+    without decoding the items ("" when there is none, or when the body does not start that way)."""
+    head = _LIST_HEAD.match(body[:4096])
+    if head is None or b'"items"' in body[: head.start(1)]:
+        return ""
+    try:
+        meta = jsoncodec.loads(head.group(1))
+    except ValueError:
+        return ""
+    token = meta.get("continue") if isinstance(meta, dict) else None
+    return token if isinstance(token, str) else ""
 
 
 def client_for(settings: Settings, user_agent: str = "kubeq", timeout: float = 30.0) -> Client:

@@ -52,13 +52,16 @@ import redis
 
 from cluster import jsoncodec
 from cluster.api.resources import lookup
+from cluster.client import Client as KubeqClient
 from cluster.registry.admission import WriteOptions
 from cluster.registry.registry import ListQuery, Registry
 from cluster.store import Store
 from ops.bench import report
 from ops.bench.api import ROOT, _drop_prefix, apiserver, redis_server
+from ops.bench.controlplane import WorkQueueProbe, cancel_delayed_resyncs, celery_app
 from ops.bench.harness import machine_facts, percentile
 from ops.bench.workload import Client as HttpClient
+from workers import gctuning
 from workers.local_cluster import stop_process
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -359,6 +362,20 @@ def list_pages(base_url: str, limit: int) -> tuple[float, list[float], int, int,
     return time.perf_counter() - t0, pages, items, size, served
 
 
+def list_client(base_url: str, limit: int) -> tuple[float, int]:
+    """Every pod through kubeq's own client (``Client.list_pages``: the next page is requested before
+    this one is decoded), with the collector set as every kubeq process sets it: (seconds, items)."""
+    client = KubeqClient(base_url, timeout=300)
+    before = gc.get_threshold()
+    gctuning.tune()
+    try:
+        t0 = time.perf_counter()
+        items = sum(len(page["items"]) for page in client.list_pages(PODS, page_size=limit))
+        return time.perf_counter() - t0, items
+    finally:
+        gc.set_threshold(*before)
+
+
 def list_whole(base_url: str) -> tuple[float, int, int]:
     """One unpaginated LIST of every pod: (seconds, items, bytes)."""
     http = HttpClient(base_url, timeout=300)
@@ -416,83 +433,6 @@ def controller_manager(env: dict[str, str], log_path: Path) -> Iterator[subproce
             stop_process(proc)
 
 
-class WorkQueueProbe:
-    """Reads the controller-manager's work queue: keys queued, running or dirty per controller."""
-
-    def __init__(self, client: redis.Redis, broker_prefix: str, controllers: list[str]) -> None:
-        self.client, self.prefix, self.controllers = client, broker_prefix + "wq:", controllers
-
-    def busy(self) -> bool:
-        """Whether a key of the watched controllers is queued (pending), running (proc) or dirty.
-
-        One SCAN of the work queue's keys, stopping at the first such key.
-        """
-        kinds = ("pending", "proc", "dirty")
-        for name in self.client.scan_iter(match=f"{self.prefix}*", count=5000):
-            kind, _, rest = str(name)[len(self.prefix) :].partition(":")
-            if kind in kinds and rest.partition(":")[0] in self.controllers:
-                return True
-        return False
-
-    def wait_drained(self, timeout: float, proc: subprocess.Popen[bytes], quiet: float = 0.5) -> float:
-        """Block until no key is busy for ``quiet`` seconds; returns when it first became idle."""
-        deadline = time.monotonic() + timeout
-        idle_since: float | None = None
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the controller-manager exited with code {proc.returncode}")
-            t = time.perf_counter()
-            if self.busy():
-                idle_since = None
-            elif idle_since is None:
-                idle_since = t
-            elif t - idle_since >= quiet:
-                return idle_since
-            time.sleep(0.05)
-        raise RuntimeError(f"the work queue did not drain within {timeout:.0f} s")
-
-
-def cancel_delayed_resyncs(
-    client: redis.Redis, env: dict[str, str], proc: subprocess.Popen[bytes], timeout: float = 20.0
-) -> int:
-    """Revoke the controller-manager's second forced start-up resync (sent with a countdown of a
-    lease), which would otherwise land in the middle of the measurements; returns how many.
-
-    Its messages sit in the broker's ``unacked`` hash once the worker reserved them.
-    """
-    from tasks.runtime.registry import controllers
-
-    expected = sum(1 for c in controllers().values() if c.queue == "controllers")
-    app = _celery_app(env)
-    found: set[str] = set()
-    deadline = time.monotonic() + timeout
-    while len(found) < expected and time.monotonic() < deadline and proc.poll() is None:
-        for raw in client.hvals(env["KUBEQ_BROKER_PREFIX"] + "unacked"):
-            try:
-                headers = json.loads(raw)[0]["headers"]
-            except (ValueError, KeyError, IndexError, TypeError):
-                continue
-            if headers.get("task") == "kubeq.resync" and headers.get("eta"):
-                found.add(headers["id"])
-        time.sleep(0.1)
-    if found:
-        app.control.revoke(sorted(found))
-    app.close()
-    return len(found)
-
-
-def _celery_app(env: dict[str, str]) -> Any:
-    """kubeq's Celery app on the run's broker (imported here: the module stays free of Celery)."""
-    from cluster.settings import Settings
-    from workers.celery_app import make_app
-
-    settings = Settings(
-        redis_url=env["KUBEQ_REDIS_URL"], state_prefix=env["KUBEQ_STATE_PREFIX"],
-        broker_prefix=env["KUBEQ_BROKER_PREFIX"],
-    )  # fmt: skip
-    return make_app(settings)
-
-
 def pod_controllers() -> list[str]:
     """The controllers-queue controllers that watch pods (what a pod resync concerns)."""
     from tasks.runtime.registry import controllers
@@ -511,7 +451,7 @@ def resync(
     env: dict[str, str], probe: WorkQueueProbe, log_path: Path, proc: subprocess.Popen[bytes], timeout: float
 ) -> dict[str, Any]:
     """Send ``kubeq.resync`` for each pod controller; time until each reported and the queue drained."""
-    app = _celery_app(env)
+    app = celery_app(env)
     offset = log_path.stat().st_size
     t0 = time.perf_counter()
     for name in probe.controllers:
@@ -701,6 +641,7 @@ def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, list[
 def measure_lists(args: argparse.Namespace, base_url: str, redis_url: str, prefix: str) -> dict[str, Any]:
     """Paginated LISTs (``--list-repeats``), one unpaginated, and the store ceiling."""
     runs = [list_pages(base_url, args.page_limit) for _ in range(max(args.list_repeats, 1))]
+    client_runs = [list_client(base_url, args.page_limit) for _ in range(max(args.list_repeats, 1))]
     whole_s, whole_items, whole_bytes = list_whole(base_url)
     store_s, store_items = list_store(redis_url, prefix, args.page_limit)
     totals = [r[0] for r in runs]
@@ -710,6 +651,9 @@ def measure_lists(args: argparse.Namespace, base_url: str, redis_url: str, prefi
         "paginated_seconds": round(best, 3),
         "paginated_served_seconds": round(runs[totals.index(best)][4], 3),
         "paginated_seconds_each": [round(t, 3) for t in totals],
+        "client_seconds": round(min(t for t, _ in client_runs), 3),
+        "client_seconds_each": [round(t, 3) for t, _ in client_runs],
+        "client_items": client_runs[0][1],
         "pages": len(runs[0][1]),
         "items": runs[0][2],
         "bytes": runs[0][3],
@@ -869,6 +813,9 @@ def render(f: dict[str, Any]) -> str:
              ls["page_p50_ms"], ls["page_p99_ms"], round(ls["bytes"] / mib, 1)),
             ("  of which the server's (request to last byte)", ls.get("paginated_served_seconds"),
              ls["target_seconds"], None, None, None, None, None, None),
+            ("kubeq's client, next page asked before this one is decoded", ls.get("client_seconds"),
+             ls["target_seconds"], ls["store_ceiling_seconds"],
+             report.ratio(ls.get("client_seconds"), ls["store_ceiling_seconds"]), None, None, None, None),
             ("unpaginated", ls["unpaginated_seconds"], ls["target_seconds"], None, None, 1, None, None,
              round(ls["unpaginated_bytes"] / mib, 1)),
         ],

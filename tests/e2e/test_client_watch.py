@@ -162,6 +162,40 @@ def test_kubeq_client_lists_every_page(kq: kubeq_client.Client, namespace: str) 
         kq.get(CONFIGMAPS, "missing", namespace)
 
 
+def test_kubeq_client_pages_are_one_revision_and_can_be_left_early(
+    kq: kubeq_client.Client, namespace: str
+) -> None:
+    for i in range(7):
+        kq.create(dict(_cm(f"p{i}"), apiVersion="v1", kind="ConfigMap"), namespace)
+    pages = kq.list_pages(CONFIGMAPS, namespace, page_size=3)
+    first = next(pages)
+    # written after the first page was served (the second is already asked for): not in this list
+    kq.create(dict(_cm("late"), apiVersion="v1", kind="ConfigMap"), namespace)
+    rest = list(pages)
+    names = [i["metadata"]["name"] for page in [first, *rest] for i in page["items"]]
+    assert names == [f"p{i}" for i in range(7)]
+    assert [len(page["items"]) for page in [first, *rest]] == [3, 3, 1]
+    assert {page["metadata"]["resourceVersion"] for page in rest} == {first["metadata"]["resourceVersion"]}
+    assert "continue" not in rest[-1]["metadata"]
+
+    left = kq.list_pages(CONFIGMAPS, namespace, page_size=2)
+    next(left)  # the second page is in flight when the caller walks away
+    left.close()
+    assert kq.get(CONFIGMAPS, "late", namespace)["metadata"]["name"] == "late"
+    assert len(kq.list(CONFIGMAPS, namespace, page_size=2)["items"]) == 8
+
+
+def test_continue_token_is_read_from_the_head_of_a_list() -> None:
+    head = b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"5","continue":"eyJ=","remainingItemCount":3},'
+    assert kubeq_client.continue_token(head + b'"items":[{"metadata":{"name":"a"}}]}') == "eyJ="
+    last = b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"5"},"items":[]}'
+    assert kubeq_client.continue_token(last) == ""
+    # items first (not how Kubernetes writes it): an item's metadata is never taken for the list's
+    odd = b'{"items":[{"metadata":{"continue":"no"}}],"metadata":{"continue":"yes"}}'
+    assert kubeq_client.continue_token(odd) == ""
+    assert kubeq_client.continue_token(b'{"kind":"Status","code":410}') == ""
+
+
 def test_kubeq_client_watch(kq: kubeq_client.Client, namespace: str) -> None:
     rv = kq.list(CONFIGMAPS, namespace)["metadata"]["resourceVersion"]
     kq.create(dict(_cm("w"), apiVersion="v1", kind="ConfigMap"), namespace)
