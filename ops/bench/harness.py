@@ -215,11 +215,17 @@ def _proc_cpu_seconds(pids: list[int]) -> float | None:
 
 
 def children_of(pid: int) -> list[int]:
-    """``pid`` and its direct children (gunicorn's master and workers), from /proc."""
+    """``pid`` and its direct children (gunicorn's master and workers; a process a thread of
+    ``pid`` started, such as the controller-manager's dispatcher), from /proc."""
     found = [pid]
     try:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
-            found += [int(p) for p in handle.read().split()]
+        threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        pass
+        return found
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as handle:
+                found += [int(p) for p in handle.read().split()]
+        except OSError:
+            continue
     return found

@@ -158,7 +158,7 @@ def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, list[
         meter = CpuMeter(
             {
                 "apiserver": lambda: children_of(api_pid),
-                "controller-manager": lambda: [pids["controller-manager"]],
+                "controller-manager": lambda: children_of(pids["controller-manager"]),
                 "scheduler": lambda: [pids["scheduler"]],
                 "nodes": lambda: [pid for name, pid in pids.items() if name.startswith("node ")],
             },
