@@ -32,6 +32,7 @@ from tasks.controllers.base import KeyedController, controller_ref, split_key
 from tasks.controllers.pods import is_ready, is_terminating, parse_time
 from tasks.controllers.taint_eviction import utcnow
 from tasks.runtime.controller import Change, Context, Watch, own_key
+from tasks.runtime.informer import cached_list
 
 PDBS = lookup("policy", "v1", "poddisruptionbudgets")
 PODS = lookup("", "v1", "pods")
@@ -88,7 +89,7 @@ class DisruptionController(KeyedController):
         namespace, name = split_key(key)
         if name == POD_CHANGES:
             if ctx.enqueue is not None:
-                budgets = ctx.client.list(PDBS, namespace)["items"]
+                budgets = cached_list(ctx, PDBS, namespace)
                 if budgets:
                     ctx.enqueue(self.name, [f"{namespace}/{b['metadata']['name']}" for b in budgets])
             return None

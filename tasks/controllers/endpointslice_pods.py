@@ -21,6 +21,7 @@ from typing import Any
 from cluster.api.resources import lookup
 from tasks.controllers.pods import is_ready, is_terminating, phase
 from tasks.runtime.controller import Change, Context
+from tasks.runtime.informer import cached_list
 
 Obj = dict[str, Any]
 PODS = lookup("", "v1", "pods")
@@ -179,7 +180,7 @@ def services_for_labels(ctx: Context, namespace: str, encoded: str) -> list[str]
     """Keys of the Services of ``namespace`` whose selector matches the encoded labels."""
     labels = decode_labels(encoded)
     out = []
-    for svc in ctx.client.list(SERVICES, namespace)["items"]:
+    for svc in cached_list(ctx, SERVICES, namespace):
         selector = selector_of(svc)
         if selector is not None and selects(selector, labels):
             out.append(f"{namespace}/{svc['metadata']['name']}")

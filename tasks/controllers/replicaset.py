@@ -31,6 +31,7 @@ from tasks.controllers.replicaset_pods import (
 )
 from tasks.controllers.replicaset_status import compute_status, same_status
 from tasks.runtime.controller import Change, Context, Watch, own_key
+from tasks.runtime.informer import cached_list
 from tasks.scheduler.framework.selectors import label_selector
 
 REPLICASETS = lookup("apps", "v1", "replicasets")
@@ -149,7 +150,7 @@ class ReplicaSetController(KeyedController):
         """Queue each ReplicaSet of ``namespace`` whose selector matches an active orphan pod."""
         selectors = {
             rs["metadata"]["name"]: label_selector((rs.get("spec") or {}).get("selector"))
-            for rs in ctx.client.list(REPLICASETS, namespace)["items"]
+            for rs in cached_list(ctx, REPLICASETS, namespace)
         }
         if not selectors:  # bare pods in a namespace without ReplicaSets: nothing to read further
             return
