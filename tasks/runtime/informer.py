@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tasks.runtime.controller import Context
@@ -25,11 +26,14 @@ _lock = threading.Lock()
 
 
 class Informer:
-    """Objects of one resource by ``(namespace, name)``, kept current by a list-and-watch thread."""
+    """Objects of one resource by namespace and name, kept current by a list-and-watch thread.
 
-    def __init__(self, client: Any, resource: Any) -> None:
-        self.client, self.resource = client, resource
-        self._objects: dict[tuple[str, str], Obj] = {}
+    ``keep`` says what to hold of each object (the object itself by default; None holds nothing
+    for it), so a view that needs one field of many objects stays small."""
+
+    def __init__(self, client: Any, resource: Any, keep: Callable[[Obj], Any] | None = None) -> None:
+        self.client, self.resource, self.keep = client, resource, keep
+        self._objects: dict[str, dict[str, Any]] = {}  # namespace ("" when cluster-scoped) -> name -> kept
         self._guard = threading.Lock()
         self.synced = threading.Event()
 
@@ -38,10 +42,19 @@ class Informer:
         threading.Thread(target=self._follow, daemon=True, name=name).start()
         return self
 
-    def list(self, namespace: str | None = None) -> list[Obj]:
-        """The objects of ``namespace`` (all when None) as last seen; callers must not change them."""
+    def list(self, namespace: str | None = None) -> list[Any]:
+        """What is held for the objects of ``namespace`` (every namespace when None), as last seen;
+        callers must not change it."""
         with self._guard:
-            return [o for (ns, _), o in self._objects.items() if namespace is None or ns == namespace]
+            if namespace is not None:
+                return list(self._objects.get(namespace, {}).values())
+            return [kept for names in self._objects.values() for kept in names.values()]
+
+    def items(self, namespace: str | None = None) -> list[tuple[str, str, Any]]:
+        """(namespace, name, held) for the objects of ``namespace`` (every namespace when None)."""
+        with self._guard:
+            spaces = [namespace] if namespace is not None else list(self._objects)
+            return [(ns, n, kept) for ns in spaces for n, kept in self._objects.get(ns, {}).items()]
 
     def _follow(self) -> None:
         while True:
@@ -56,22 +69,28 @@ class Informer:
         if event["type"] == "SYNCED":
             self.synced.set()
             return
-        md = event["object"]["metadata"]
-        key = (md.get("namespace") or "", md["name"])
+        obj = event["object"]
+        md = obj["metadata"]
+        namespace, name = md.get("namespace") or "", md["name"]
+        kept = None if event["type"] == "DELETED" else (obj if self.keep is None else self.keep(obj))
         with self._guard:
-            if event["type"] == "DELETED":
-                self._objects.pop(key, None)
+            names = self._objects.setdefault(namespace, {})
+            if kept is None:
+                names.pop(name, None)
             else:
-                self._objects[key] = event["object"]
+                names[name] = kept
 
 
-def informer(ctx: Context, resource: Any) -> Informer:
-    """This worker's view of ``resource`` (started on first use, shared afterwards)."""
-    key = f"informer:{resource.qualified}"
+def informer(
+    ctx: Context, resource: Any, keep: Callable[[Obj], Any] | None = None, tag: str = ""
+) -> Informer:
+    """This worker's view of ``resource`` (started on first use, shared afterwards); views holding
+    something else than whole objects (``keep``) are told apart by ``tag``."""
+    key = f"informer:{resource.qualified}:{tag}"
     with _lock:
         view = ctx.caches.get(key)
         if view is None:
-            view = ctx.caches[key] = Informer(ctx.client, resource).start()
+            view = ctx.caches[key] = Informer(ctx.client, resource, keep).start()
     return view
 
 

@@ -62,3 +62,31 @@ def test_view_follows_creates_updates_and_deletes_per_namespace(apiserver, names
     assert (
         "after" in _names(cached_list(ctx, SERVICES)) and cached_list(ctx, SERVICES, namespace + "-x") == []
     )
+
+
+def test_owner_index_names_the_dependents_of_a_uid(apiserver, namespace: str) -> None:  # type: ignore[no-untyped-def]
+    from tasks.controllers.gc.index import owned_by
+
+    client = Client(apiserver.url)
+    ctx = Context(client=client)
+    owner = client.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}}, namespace)
+    uid = owner["metadata"]["uid"]
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}
+    client.create(
+        _svc("dep-svc", "a") | {"metadata": {"name": "dep-svc", "ownerReferences": [ref]}}, namespace
+    )
+    client.create(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "dep", "ownerReferences": [ref]}},
+        namespace,
+    )
+    client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "free"}}, namespace)
+
+    def found() -> set[tuple[str, str | None, str]]:
+        return {
+            (r.plural, ns, n) for r, ns, n in owned_by(ctx, by_kind("v1", "ConfigMap"), namespace, uid) or []
+        }
+
+    assert _until(lambda: found() == {("services", namespace, "dep-svc"), ("secrets", namespace, "dep")})
+    client.patch(by_kind("v1", "Secret"), "dep", {"metadata": {"ownerReferences": None}}, namespace)
+    assert _until(lambda: found() == {("services", namespace, "dep-svc")})
+    assert owned_by(ctx, by_kind("v1", "ConfigMap"), namespace + "-x", uid) == []

@@ -22,6 +22,7 @@ from cluster import errors
 from cluster.api.resources import STORED, Resource
 from cluster.client.client import Client
 from tasks.controllers.base import KeyedController
+from tasks.controllers.gc.index import owned_by
 from tasks.controllers.gc.keys import (
     FOREGROUND,
     GC_FINALIZERS,
@@ -114,8 +115,14 @@ class GarbageCollector(KeyedController):
         owner = _get(ctx.client, k.resource, k.namespace, k.name)
         if owner is None or owner["metadata"].get("uid") != k.uid:
             scan.gone.add(k.uid)
-            for resource, dep in scan.dependents(k.resource, k.namespace, k.uid):
-                self._attend(ctx, resource, dep["metadata"].get("namespace"), dep["metadata"]["name"], scan)
+            found = owned_by(ctx, k.resource, k.namespace, k.uid)
+            if found is None:  # the index is still filling: list every kind
+                found = [
+                    (resource, dep["metadata"].get("namespace"), dep["metadata"]["name"])
+                    for resource, dep in scan.dependents(k.resource, k.namespace, k.uid)
+                ]
+            for resource, namespace, name in found:
+                self._attend(ctx, resource, namespace, name, scan)
             return None
         md = owner["metadata"]
         finalizers = md.get("finalizers") or []
