@@ -54,23 +54,29 @@ def take_over_scheduling(settings: Settings) -> None:
     app.send_task("kubeq.resync", kwargs={"controller": "scheduler"})
 
 
-def resync_at_start(queue: str = QUEUE_CONTROLLERS) -> list[str]:
-    """Queue every key of every controller on ``queue`` now, and once more after a lease; returns
-    their names.
+def resync_at_start(queue: str = QUEUE_CONTROLLERS, settings: Settings | None = None) -> list[str]:
+    """Queue every key of every controller on ``queue`` now, and, a lease later, once more the keys
+    a worker was running when this one started; returns the controllers' names.
 
     Repairs what happened while no worker ran (an owner deleted, a worker killed in the middle of a
-    sync). Both passes are forced: a killed worker's fetched-but-unrun messages leave their keys
-    marked queued. Keys it was running are skipped by the first pass; their locks lapse within one
-    lease, so the second pass, a lease later, runs them.
+    sync). The first pass is forced: a killed worker's fetched-but-unrun messages leave their keys
+    marked queued. Keys it was running are skipped by that pass (their run locks are still held);
+    the locks lapse within one lease, so those keys alone are sent again a lease later. A full
+    second pass would repeat every controller's whole resync in the middle of normal work.
     """
     from tasks.runtime.registry import controllers
-    from tasks.runtime.workqueue import LEASE
+    from tasks.runtime.workqueue import LEASE, WorkQueue
 
+    wq = WorkQueue.from_settings(settings or Settings.from_env(), app)
     names = [name for name, ctl in controllers().items() if ctl.queue == queue]
     for name in names:
-        for countdown in (0, LEASE + 2):
+        app.send_task("kubeq.resync", kwargs={"controller": name, "force": True})
+        held = wq.running(name)
+        if held:
             app.send_task(
-                "kubeq.resync", kwargs={"controller": name, "force": True}, countdown=countdown or None
+                "kubeq.resync",
+                kwargs={"controller": name, "force": True, "keys": held},
+                countdown=LEASE + 2,
             )
     return names
 
@@ -106,7 +112,7 @@ def run_controller_manager(settings: Settings, concurrency: int = 8) -> None:
         target=supervise_dispatcher, args=(settings, stop), name="dispatcher-supervisor", daemon=True
     )
     supervisor.start()
-    resync_at_start(QUEUE_CONTROLLERS)
+    resync_at_start(QUEUE_CONTROLLERS, settings)
     try:
         run_worker(QUEUE_CONTROLLERS, f"controllers@{hostname()}", "threads", concurrency)
     finally:

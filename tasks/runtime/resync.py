@@ -19,18 +19,21 @@ RESYNC_TASK = "kubeq.resync"
 
 
 @shared_task(name=RESYNC_TASK)
-def resync(controller: str | None = None, force: bool = False) -> dict[str, int]:
+def resync(
+    controller: str | None = None, force: bool = False, keys: list[str] | None = None
+) -> dict[str, int]:
     """Add every ``resync_keys()`` key of ``controller`` (all controllers if None); returns counts sent.
 
     ``force`` sends keys marked queued too (not those running): after a worker died, markers of
     keys whose messages died with it would otherwise hold them back until the markers expire.
+    ``keys`` (with a ``controller``) adds just those keys instead of every one.
     """
     wq, ctx = runtime()
     table = controllers()
     chosen = [table[controller]] if controller else list(table.values())
     sent: dict[str, int] = {}
     for ctl in chosen:
-        keys = list(ctl.resync_keys(ctx))
-        sent[ctl.name] = len(wq.add(ctl, keys, force=force))
-        log.info("resync %s: %d keys, %d queued", ctl.name, len(keys), sent[ctl.name])
+        wanted = list(keys) if keys is not None and controller else list(ctl.resync_keys(ctx))
+        sent[ctl.name] = len(wq.add(ctl, wanted, force=force))
+        log.info("resync %s: %d keys, %d queued", ctl.name, len(wanted), sent[ctl.name])
     return sent

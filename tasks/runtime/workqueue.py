@@ -22,6 +22,7 @@ change is one Lua script, so concurrent adders, workers and dispatchers never in
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -264,6 +265,15 @@ class WorkQueue:
         delay = float(self._fail(keys=keys, args=args))
         self.add_after(ctl, key, delay)
         return delay
+
+    def running(self, controller: Controller | str) -> list[str]:
+        """The keys of ``controller`` some worker holds the run lock of (live, or dead with its lock
+        not lapsed yet)."""
+        head = self._k("proc", _controller(controller).name, "")
+        return [
+            (name.decode() if isinstance(name, bytes) else name)[len(head) :]
+            for name in self.redis.scan_iter(match=re.sub(r"([\\*?\[\]])", r"\\\1", head) + "*", count=1000)
+        ]
 
     def forget(self, controller: Controller | str, key: str) -> None:
         """Reset ``key``'s failure count (after a success)."""

@@ -89,6 +89,17 @@ def test_a_second_run_of_a_key_is_refused_and_marks_it_dirty(h: Harness) -> None
     assert h.wq.begin("sample", "a", "run-3")
 
 
+def test_running_names_the_keys_whose_run_lock_is_held(h: Harness) -> None:
+    # what a starting controller-manager sends again a lease later: keys a (maybe dead) worker runs
+    odd = "ns/a*b[1]?"
+    for key in ("ns/x", odd):
+        assert h.wq.begin("sample", key, "run-1")
+    h.wq.add("sample", ["ns/queued-only"])
+    assert sorted(h.wq.running("sample")) == sorted(["ns/x", odd])
+    h.wq.done("sample", "ns/x", "run-1")
+    assert h.wq.running("sample") == [odd]
+
+
 def test_a_redelivered_message_takes_its_own_lock_back(h: Harness) -> None:
     assert h.wq.begin("sample", "a", "msg-1")
     assert h.wq.begin("sample", "a", "msg-1")  # the same message again (worker lost): may run
