@@ -1,13 +1,12 @@
-"""The benchmarks' view of a running controller-manager: its work queue and its start-up resyncs.
+"""The benchmarks' view of a running controller-manager: its work queue and its start-up resync.
 
-A controller-manager resyncs every controller when it starts and again a lease later (see
-``workers/roles.py``). Benchmarks that time something else revoke the second pass and wait for the
-work queue to drain first, so the start-up work does not land inside their measurements.
+A controller-manager resyncs every controller when it starts (see ``workers/roles.py``). Benchmarks
+that time something else wait for that work to drain first, so that it does not land inside their
+measurements.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from typing import Any
@@ -51,35 +50,6 @@ class WorkQueueProbe:
         raise RuntimeError(f"the work queue did not drain within {timeout:.0f} s")
 
 
-def cancel_delayed_resyncs(
-    client: redis.Redis, env: dict[str, str], proc: subprocess.Popen[bytes], timeout: float = 20.0
-) -> int:
-    """Revoke the controller-manager's second forced start-up resync (sent with a countdown of a
-    lease), which would otherwise land in the middle of the measurements; returns how many.
-
-    Its messages sit in the broker's ``unacked`` hash once the worker reserved them.
-    """
-    from tasks.runtime.registry import controllers
-
-    expected = sum(1 for c in controllers().values() if c.queue == "controllers")
-    app = celery_app(env)
-    found: set[str] = set()
-    deadline = time.monotonic() + timeout
-    while len(found) < expected and time.monotonic() < deadline and proc.poll() is None:
-        for raw in client.hvals(env["KUBEQ_BROKER_PREFIX"] + "unacked"):
-            try:
-                headers = json.loads(raw)[0]["headers"]
-            except (ValueError, KeyError, IndexError, TypeError):
-                continue
-            if headers.get("task") == "kubeq.resync" and headers.get("eta"):
-                found.add(headers["id"])
-        time.sleep(0.1)
-    if found:
-        app.control.revoke(sorted(found))
-    app.close()
-    return len(found)
-
-
 def celery_app(env: dict[str, str]) -> Any:
     """kubeq's Celery app on the run's broker (imported here: the module stays free of Celery)."""
     from cluster.settings import Settings
@@ -97,3 +67,13 @@ def queue_controllers(queue: str = "controllers") -> list[str]:
     from tasks.runtime.registry import controllers
 
     return sorted(name for name, ctl in controllers().items() if ctl.queue == queue)
+
+
+def settle(admin: redis.Redis, env: dict[str, str], cm: subprocess.Popen[bytes], timeout: float) -> float:
+    """Wait until a controller-manager's start-up resync has drained from its work queue, so that it
+    does not land inside a measurement; returns the seconds it took."""
+    t0 = time.monotonic()
+    WorkQueueProbe(admin, env["KUBEQ_BROKER_PREFIX"], queue_controllers()).wait_drained(
+        timeout, cm, quiet=1.0
+    )
+    return time.monotonic() - t0

@@ -22,8 +22,7 @@ changed) with ``Store.create`` from ``--loaders`` processes (the registry admits
 process, the store's Lua create ~6,000). Nodes have no Leases or heartbeats; the node lifecycle
 grace period is set to a day so that nothing is evicted. The dispatcher's consumer group is created
 at the end of the loaded streams, as in a cluster that has been running, so it does not replay the
-load. The controller-manager's own start-up resync is let drain before anything is timed, and its
-second, delayed pass (a lease later) is revoked so that it cannot land inside a measurement.
+load. The controller-manager's own start-up resync is let drain before anything is timed.
 ``--profile`` adds py-spy profiles (collapsed stacks under ``ops/bench/results/``, shares printed)
 of the API server during one more paginated LIST and of the controller-manager during a second
 burst. Everything started is stopped at the end; with ``--redis-url`` the run's keys are removed.
@@ -58,7 +57,7 @@ from cluster.registry.registry import ListQuery, Registry
 from cluster.store import Store
 from ops.bench import report
 from ops.bench.api import ROOT, _drop_prefix, apiserver, redis_server
-from ops.bench.controlplane import WorkQueueProbe, cancel_delayed_resyncs, celery_app
+from ops.bench.controlplane import WorkQueueProbe, celery_app
 from ops.bench.harness import machine_facts, percentile
 from ops.bench.workload import Client as HttpClient
 from workers import gctuning
@@ -607,8 +606,6 @@ def benchmark(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, list[
         cm = stack.enter_context(controller_manager(env, log_path))
         probe = WorkQueueProbe(admin, broker_prefix, pod_controllers())
         _progress(f"controller-manager output in {log_path}")
-        revoked = cancel_delayed_resyncs(admin, env, cm)
-        _progress(f"revoked {revoked} delayed start-up resyncs of the controller-manager")
         probe.wait_drained(args.timeout, cm)  # the start-up resync: LIST is timed on an idle cluster
         listing = measure_lists(args, base_url, redis_url, prefix)
         _progress(f"LIST done: {listing['paginated_seconds']} s paginated")

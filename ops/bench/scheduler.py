@@ -39,7 +39,7 @@ import redis
 from cluster.api.resources import lookup
 from cluster.client import Client
 from ops.bench import report
-from ops.bench.controlplane import WorkQueueProbe, cancel_delayed_resyncs, queue_controllers
+from ops.bench.controlplane import settle
 from ops.bench.harness import CpuMeter, children_of, machine_facts, machine_line, percentile
 from ops.bench.podwatch import PodWatch
 from ops.bench.servers import ROOT, apiserver, component_env, open_redis, redis_cpu
@@ -308,19 +308,6 @@ def control_plane(
         log.close()
 
 
-def settle(plane: Plane, admin: redis.Redis, timeout: float) -> float:
-    """Let the controller-manager finish its start-up work before anything is timed, as
-    scheduler_perf times a scheduler with no controller-manager beside it: its second forced resync
-    (due a lease after it started: 5,000 node syncs) is revoked and the node burst's keys drained.
-    Returns the seconds it took."""
-    t0 = time.monotonic()
-    cm = plane.procs["controller-manager"]
-    cancel_delayed_resyncs(admin, plane.env, cm)
-    probe = WorkQueueProbe(admin, plane.env["KUBEQ_BROKER_PREFIX"], queue_controllers())
-    probe.wait_drained(timeout, cm, quiet=1.0)
-    return time.monotonic() - t0
-
-
 def _wait_nodes_seen(client: Client, nodes: int, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -362,7 +349,9 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         )
         _wait_nodes_seen(client, args.nodes)
         startup = time.monotonic() - began
-        settled = settle(plane, admin, args.timeout)
+        # as scheduler_perf times a scheduler with no controller-manager beside it: the controller-manager's
+        # start-up resync (5,000 node syncs among others) is not timed
+        settled = settle(admin, plane.env, plane.procs["controller-manager"], args.timeout)
         time.sleep(2.0)  # let the scheduler's cache take in the node burst
         print(f"  {args.nodes} nodes up in {startup:.1f} s; creating {args.pods} pods", file=sys.stderr)
         meter = CpuMeter(
