@@ -10,18 +10,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_tiny_spread_run_binds_every_pod_and_reports_quality(tmp_path: Path) -> None:
+def _bench(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``python -m ops.bench.scheduler ARGS`` with its JSON and process log under ``tmp_path``."""
     out = tmp_path / "figures.json"
     result = subprocess.run(
         [
-            sys.executable, "-m", "ops.bench.scheduler", "--nodes", "12", "--pods", "30",
-            "--variant", "spread", "--output", str(out), "--log", str(tmp_path / "processes.log"),
+            sys.executable,
+            "-m",
+            "ops.bench.scheduler",
+            *args,
+            "--output",
+            str(out),
+            "--log",
+            str(tmp_path / "processes.log"),
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
-    )  # fmt: skip
+    )
+    return result, out
+
+
+def test_tiny_spread_run_binds_every_pod_and_reports_quality(tmp_path: Path) -> None:
+    result, out = _bench(tmp_path, "--nodes", "12", "--pods", "30", "--variant", "spread")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "12 hollow nodes, 30 pods, variant spread" in result.stdout
     assert "pods bound       30 / 30" in result.stdout
@@ -35,17 +47,7 @@ def test_tiny_spread_run_binds_every_pod_and_reports_quality(tmp_path: Path) -> 
 
 
 def test_backlog_run_starts_the_scheduler_after_every_pod_is_pending(tmp_path: Path) -> None:
-    out = tmp_path / "figures.json"
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "ops.bench.scheduler", "--nodes", "10", "--pods", "40", "--backlog",
-            "--no-pod-start", "--output", str(out), "--log", str(tmp_path / "processes.log"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )  # fmt: skip
+    result, out = _bench(tmp_path, "--nodes", "10", "--pods", "40", "--backlog", "--no-pod-start")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "40 pods pending; starting the scheduler(s)" in result.stderr
     assert "every pod pending first" in result.stdout and "pods bound       40 / 40" in result.stdout
