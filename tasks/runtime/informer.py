@@ -21,6 +21,7 @@ from tasks.runtime.controller import Context
 
 log = logging.getLogger("kubeq.informer")
 Obj = dict[str, Any]
+MAX_PAUSE = 5.0  # seconds between attempts to list and watch again while the API stays unreachable
 SYNC_TIMEOUT = 10.0  # a view not filled by then answers through a plain LIST until it is
 _lock = threading.Lock()
 
@@ -57,13 +58,16 @@ class Informer:
             return [(ns, n, kept) for ns in spaces for n, kept in self._objects.get(ns, {}).items()]
 
     def _follow(self) -> None:
+        pause = 0.5
         while True:
             try:
                 for event in self.client.list_and_watch(self.resource, synced_marker=True):
                     self._apply(event)
-            except Exception:  # the API server restarted or the watch broke: list and watch again
-                log.warning("informer on %s lost its watch; re-listing", self.resource.plural, exc_info=True)
-                time.sleep(0.5)
+                    pause = 0.5
+            except Exception as exc:  # the API server restarted or the watch broke: list and watch again
+                log.warning("informer on %s lost its watch (%s); re-listing", self.resource.plural, exc)
+                time.sleep(pause)
+                pause = min(pause * 2, MAX_PAUSE)  # an API server that stays down is not hammered
 
     def _apply(self, event: Obj) -> None:
         if event["type"] == "SYNCED":
